@@ -1,0 +1,32 @@
+# The two commands a fresh machine needs: `make book` (the main job) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= data/toyvis
+SEED ?= 0
+STAMP = $(wildcard $(VENV)/.objprop-setup-*)
+
+.PHONY: setup book test toyvis clean-book bench
+
+setup:
+	@bash scripts/setup.sh
+
+toyvis: setup
+	@[ -f $(DATA)/annotations/instances_valid.json ] || $(VENV)/bin/objprop make-toyvis --out $(DATA) --seed $(SEED)
+
+# The whole book on the embedded ToyVIS data: every chapter executed through papermill
+# (results/*.json, book/_executed/*.ipynb), then the HTML report in _build/html.
+book: setup toyvis
+	@$(PY) -m objprop.book run --data $(DATA) --seed $(SEED)
+	@$(VENV)/bin/jupyter-book build . --path-output . -q
+	@echo "book: open _build/html/index.html"
+
+test: setup
+	@$(PY) -m pytest -q
+
+bench: setup
+	@$(PY) benchmarks/bench_eval.py
+	@$(PY) benchmarks/bench_models.py
+
+clean-book:
+	rm -rf results book/_executed _build

@@ -1,0 +1,78 @@
+# CPU-sized settings shared by the *_toy configs: ResNet-18 from scratch, 64-channel FPN,
+# ToyVIS frames at 288x160, batch 2, iteration-based schedule (minutes on 2 cores).
+_base_ = ['./datasets/youtube_vis.py', './schedules/schedule_12e.py', './default_runtime.py']
+num_classes = 5
+# merged into the model by the *_toy configs: `model = {{_base_.toy_model}}`
+toy_model = dict(
+    backbone=dict(depth=18, frozen_stages=-1, norm_eval=False, init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=64),
+    rpn_head=dict(in_channels=64, feat_channels=64),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=64),
+        bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=num_classes),
+        mask_roi_extractor=dict(out_channels=64),
+        mask_head=dict(in_channels=64, conv_out_channels=64, num_classes=num_classes),
+        track_head=dict(in_channels=64, fc_out_channels=256)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=600, max_per_img=300),
+        rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100)))
+# ObjProp's extra parts at the toy size; test thresholds as the baseline's, so that the two
+# models differ only by the propagation branch
+toy_objprop_model = dict(
+    toy_model,
+    prop_head=dict(in_channels=64, conv_channels=64),
+    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100),
+                  rcnn=dict(score_thr=0.05, max_per_img=10)))
+data_root = 'data/toyvis/'
+img_scale = (288, 160)
+img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                    to_rgb=True)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', img_scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', flip_ratio=0.5),
+    dict(type='Normalize', **img_norm_cfg),
+    dict(type='Pad', size_divisor=32),
+    dict(type='DefaultFormatBundle'),
+    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels', 'gt_masks', 'gt_ids']),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiScaleFlipAug', img_scale=img_scale, flip=False,
+         transforms=[
+             dict(type='Resize', keep_ratio=True),
+             dict(type='Normalize', **img_norm_cfg),
+             dict(type='Pad', size_divisor=32),
+             dict(type='ImageToTensor', keys=['img']),
+             dict(type='Collect', keys=['img'],
+                  meta_keys=('filename', 'ori_filename', 'ori_shape', 'img_shape',
+                             'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                             'img_norm_cfg', 'video_id', 'frame_id', 'is_first',
+                             'vid_len')),
+         ]),
+]
+data = dict(
+    samples_per_gpu=2,
+    workers_per_gpu=0,
+    train=dict(ann_file=data_root + 'annotations/instances_train.json',
+               img_prefix=data_root + 'train/JPEGImages', pipeline=train_pipeline,
+               ref_frame_range=(1, 3)),
+    val=dict(ann_file=data_root + 'annotations/instances_valid.json',
+             img_prefix=data_root + 'valid/JPEGImages', pipeline=test_pipeline),
+    test=dict(ann_file=data_root + 'annotations/instances_valid.json',
+              img_prefix=data_root + 'valid/JPEGImages', pipeline=test_pipeline))
+# from scratch, batch 2: a larger lr than the paper's, with warm-up and clipping
+optimizer = dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001)
+optimizer_config = dict(_delete_=True, grad_clip=dict(max_norm=35, norm_type=2))
+lr_config = dict(policy='step', by_epoch=False, warmup='linear', warmup_iters=100,
+                 warmup_ratio=0.1,
+                 step=[450, 550])
+runner = dict(_delete_=True, type='IterBasedRunner', max_iters=600)
+checkpoint_config = dict(interval=200, by_epoch=False)
+log_config = dict(interval=10)
+base_batch_size = 2
+auto_scale_lr = dict(enable=False, base_batch_size=2)
+load_from = None
+dist_params = dict(backend='gloo')

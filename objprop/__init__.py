@@ -1,0 +1,1 @@
+"""ObjProp reproducibility library."""

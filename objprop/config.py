@@ -1,0 +1,78 @@
+"""Loading mmdet-style configs, re-pointed at a data folder and split."""
+from pathlib import Path
+
+from .errors import ObjPropError
+
+SPLITS = {
+    # split name → (annotation file under DATA/annotations, frame folder under DATA)
+    "train": ("instances_train.json", "train/JPEGImages"),
+    "valid": ("instances_valid.json", "valid/JPEGImages"),
+    "train_sub": ("instances_train_sub.json", "train/JPEGImages"),
+    "minival": ("instances_minival.json", "train/JPEGImages"),
+}
+
+
+def split_paths(data_root, split):
+    """(annotation file, frame folder) of ``split`` in a data folder of the official layout.
+
+    ``valid`` and ``train`` are ToyVIS's / YouTube-VIS's own splits; ``train_sub`` and
+    ``minival`` are the ones ``prepare_youtube_vis.py`` carves out of the train set.
+    """
+    if split not in SPLITS:
+        raise ObjPropError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    ann, imgs = SPLITS[split]
+    root = Path(data_root)
+    ann_path, img_path = root / "annotations" / ann, root / imgs
+    if not ann_path.is_file():
+        raise ObjPropError(f"no annotation file for split {split!r}", path=ann_path)
+    if not img_path.is_dir():
+        raise ObjPropError(f"no frame folder for split {split!r}", path=img_path)
+    return str(ann_path), str(img_path)
+
+
+def load_config(config, data_root=None, cfg_options=None, train_split=None, test_split=None):
+    """mmcv Config from ``config``, with the data sets re-pointed at ``data_root``.
+
+    ``train_split`` / ``test_split`` pick the splits (defaults: the config's own files).
+    ``cfg_options`` is a dict of dotted keys, as mmdet's ``--cfg-options``.
+    """
+    from mmcv import Config
+    if not Path(config).is_file():
+        raise ObjPropError("config file not found", path=config)
+    try:
+        cfg = Config.fromfile(str(config))
+    except Exception as exc:  # a syntax error or a missing base: one line, with the file
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ObjPropError(f"cannot load config: {first}", path=config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if data_root is not None:
+        for key, split in (("train", train_split or "train"), ("val", test_split or "valid"),
+                           ("test", test_split or "valid")):
+            if key == "train" and train_split is None and \
+                    not (Path(data_root) / "annotations" / SPLITS["train"][0]).is_file():
+                split = "train_sub"
+            try:
+                ann, imgs = split_paths(data_root, split)
+            except ObjPropError:
+                if key == "train" and train_split is None:
+                    continue  # a test-only data folder
+                raise
+            cfg.data[key].ann_file, cfg.data[key].img_prefix = ann, imgs
+        cfg.data_root = str(data_root)
+    return cfg
+
+
+def parse_cfg_options(items):
+    """``["a.b=1", "c=x"]`` → ``{"a.b": 1, "c": "x"}`` (values parsed as Python literals)."""
+    import ast
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ObjPropError(f"--cfg-options expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            out[k] = v
+    return out

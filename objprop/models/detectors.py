@@ -1,0 +1,336 @@
+"""MaskTrack R-CNN and ObjProp detectors (mmdet 2.x), trained on (t-δ, t) pairs, tested online.
+
+Test time is frame by frame (batch size 1, frames in order). Each frame goes through four
+steps, each of which a *frame hook* may override (the oracle study, or a test that hides a
+detection, plugs in there; see :mod:`objprop.oracle`):
+
+1. ``detections``: boxes (original image coordinates), scores, labels from the box head;
+2. ``masks``: the mask head's masks for those boxes;
+3. ``track_ids``: the online tracker's assignment (:class:`~objprop.models.tracker.OnlineTracker`);
+4. ObjProp only, **empty-instance filling**: a track present in the previous frame but not
+   detected now is propagated from its boxes in the feature history with the propagation
+   head; see :meth:`ObjProp.fill_missing` for when a fill is kept and when it stops.
+
+``simple_test`` returns one dict per frame: ``track_ids``, ``labels``, ``scores``, ``bboxes``
+(original coordinates), ``masks`` (n, H, W bool, original size) and ``filled`` (bool: the
+instance comes from propagation, not from the detector).
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmdet.core import bbox2roi
+from mmdet.models.builder import DETECTORS, HEADS, build_head
+from mmdet.models.detectors import TwoStageDetector
+from mmdet.models.roi_heads import StandardRoIHead
+from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+
+from .tracker import OnlineTracker
+
+
+class FrameHook:
+    """Pass-through hook; subclasses override a step of the per-frame test pipeline."""
+
+    def detections(self, meta, bboxes, scores, labels):
+        return bboxes, scores, labels
+
+    def masks(self, meta, bboxes, labels, masks):
+        return masks
+
+    def track_ids(self, meta, bboxes, labels, masks):
+        """Return a list of ids to force, or None to let the tracker decide."""
+        return None
+
+
+@HEADS.register_module()
+class MaskTrackRoIHead(StandardRoIHead):
+    """Mask R-CNN's box and mask heads plus MaskTrack R-CNN's track head."""
+
+    def __init__(self, track_head=None, **kwargs):
+        super().__init__(**kwargs)
+        self.track_head = build_head(track_head)
+
+    def _sample(self, x, proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore):
+        results = []
+        for i in range(len(proposal_list)):
+            ignore = None if gt_bboxes_ignore is None else gt_bboxes_ignore[i]
+            assign = self.bbox_assigner.assign(proposal_list[i], gt_bboxes[i], ignore,
+                                               gt_labels[i])
+            results.append(self.bbox_sampler.sample(
+                assign, proposal_list[i], gt_bboxes[i], gt_labels[i],
+                feats=[lvl[i][None] for lvl in x]))
+        return results
+
+    def embed(self, x, boxes_list):
+        """Track embeddings of boxes (list per image, padded-image coordinates)."""
+        rois = bbox2roi(boxes_list)
+        feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
+        return self.track_head(feats)
+
+    def forward_train(self, x, img_metas, proposal_list, gt_bboxes, gt_labels,
+                      gt_bboxes_ignore=None, gt_masks=None, gt_pids=None, ref_x=None,
+                      ref_gt_bboxes=None):
+        sampling = self._sample(x, proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore)
+        losses = {}
+        bbox_results = self._bbox_forward_train(x, sampling, gt_bboxes, gt_labels, img_metas)
+        losses.update(bbox_results["loss_bbox"])
+        mask_results = self._mask_forward_train(x, sampling, bbox_results["bbox_feats"],
+                                                gt_masks, img_metas)
+        losses.update(mask_results["loss_mask"])
+        # track head: every positive RoI at t against the reference frame's instances
+        emb = self.embed(x, [r.pos_bboxes for r in sampling])
+        ref_emb = self.embed(ref_x, ref_gt_bboxes)
+        scores, targets = [], []
+        emb_split = emb.split([len(r.pos_bboxes) for r in sampling])
+        ref_split = ref_emb.split([len(b) for b in ref_gt_bboxes])
+        for r, e, re, pids in zip(sampling, emb_split, ref_split, gt_pids):
+            scores.append(self.track_head.match_scores(e, re))
+            targets.append(pids[r.pos_assigned_gt_inds])
+        losses.update(self.track_head.loss(scores, targets))
+        return losses
+
+    def detect(self, x, img_metas, proposals):
+        """Boxes (padded-image coords), scores, labels of one image after NMS."""
+        det_bboxes, det_labels = self.simple_test_bboxes(x, img_metas, proposals,
+                                                         self.test_cfg, rescale=False)
+        return det_bboxes[0][:, :4], det_bboxes[0][:, 4], det_labels[0]
+
+    def predict_masks(self, x, boxes, labels, meta):
+        """Binary masks (n, H, W) at the original size for boxes in padded-image coords."""
+        h, w = meta["ori_shape"][:2]
+        if len(boxes) == 0:
+            return np.zeros((0, h, w), dtype=bool)
+        mask_pred = self._mask_forward(x, bbox2roi([boxes]))["mask_pred"]
+        if mask_pred.shape[1] > 1:
+            mask_pred = mask_pred[torch.arange(len(boxes)), labels.long()][:, None]
+        scale = boxes.new_tensor(meta["scale_factor"])
+        masks, _ = _do_paste_mask(mask_pred.sigmoid(), boxes / scale, h, w, skip_empty=False)
+        thr = self.test_cfg.get("mask_thr_binary", 0.5)
+        return (masks >= thr).cpu().numpy()
+
+
+def match_ids(gt_ids, ref_gt_ids):
+    """For each instance at t, 1 + its index among the reference instances, 0 if absent."""
+    out = torch.zeros_like(gt_ids)
+    for k, gid in enumerate(gt_ids.tolist()):
+        hit = (ref_gt_ids == gid).nonzero()
+        if len(hit):
+            out[k] = hit[0, 0] + 1
+    return out
+
+
+def mask_boxes(masks):
+    """Tight boxes (n, 4) of binary masks (n, H, W); empty masks give zeros."""
+    boxes = np.zeros((len(masks), 4), dtype=np.float32)
+    for i, m in enumerate(masks):
+        ys, xs = np.nonzero(m)
+        if len(ys):
+            boxes[i] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    return boxes
+
+
+@DETECTORS.register_module()
+class MaskTrackRCNN(TwoStageDetector):
+    """Mask R-CNN + track head, with online tracking at test time (the baseline)."""
+
+    def __init__(self, backbone, neck=None, rpn_head=None, roi_head=None, train_cfg=None,
+                 test_cfg=None, pretrained=None, init_cfg=None):
+        super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head,
+                         train_cfg=train_cfg, test_cfg=test_cfg, pretrained=pretrained,
+                         init_cfg=init_cfg)
+        track_cfg = dict((test_cfg or {}).get("track", {}))
+        self.tracker = OnlineTracker(**track_cfg)
+
+    # -- training -------------------------------------------------------------------------
+    def extract_pair(self, img, ref_img):
+        """Backbone+FPN features of both frames in one pass when their shapes agree."""
+        if img.shape == ref_img.shape:
+            feats = self.extract_feat(torch.cat([img, ref_img]))
+            n = img.shape[0]
+            return tuple(f[:n] for f in feats), tuple(f[n:] for f in feats)
+        return self.extract_feat(img), self.extract_feat(ref_img)
+
+    def forward_train(self, img, img_metas, gt_bboxes, gt_labels, gt_ids, ref_img,
+                      ref_img_metas, ref_gt_bboxes, ref_gt_labels, ref_gt_ids,
+                      gt_bboxes_ignore=None, gt_masks=None, ref_gt_masks=None,
+                      ref_gt_bboxes_ignore=None, proposals=None, **kwargs):
+        x, ref_x = self.extract_pair(img, ref_img)
+        losses = {}
+        proposal_cfg = self.train_cfg.get("rpn_proposal", self.test_cfg.rpn)
+        rpn_losses, proposal_list = self.rpn_head.forward_train(
+            x, img_metas, gt_bboxes, gt_labels=None, gt_bboxes_ignore=gt_bboxes_ignore,
+            proposal_cfg=proposal_cfg)
+        losses.update(rpn_losses)
+        gt_pids = [match_ids(a, b) for a, b in zip(gt_ids, ref_gt_ids)]
+        losses.update(self.roi_head.forward_train(
+            x, img_metas, proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore, gt_masks,
+            gt_pids=gt_pids, ref_x=ref_x, ref_gt_bboxes=ref_gt_bboxes))
+        self._train_feats = (x, ref_x)  # for subclasses' extra heads, dropped after use
+        return losses
+
+    # -- online test -----------------------------------------------------------------------
+    def start_frame(self, meta):
+        if meta.get("is_first", False) or self.tracker.video_id != meta.get("video_id"):
+            self.tracker.reset(meta.get("video_id"))
+
+    def simple_test(self, img, img_metas, proposals=None, rescale=True, frame_hook=None):
+        assert img.shape[0] == 1, "online VIS inference runs one frame at a time"
+        meta = img_metas[0]
+        hook = frame_hook or FrameHook()
+        self.start_frame(meta)
+        frame = int(meta.get("frame_id", 0))
+        x = self.extract_feat(img)
+        scale = img.new_tensor(meta["scale_factor"])
+        if proposals is None:
+            proposals = self.rpn_head.simple_test_rpn(x, img_metas)
+        boxes, scores, labels = self.roi_head.detect(x, img_metas, proposals)
+        ori_boxes, scores, labels = hook.detections(meta, boxes / scale, scores, labels)
+        boxes = ori_boxes * scale
+        masks = self.roi_head.predict_masks(x, boxes, labels, meta)
+        masks = hook.masks(meta, ori_boxes, labels, masks)
+        forced = hook.track_ids(meta, ori_boxes, labels, masks)
+        emb = (self.roi_head.embed(x, [boxes]) if len(boxes)
+               else boxes.new_zeros(0, self.roi_head.track_head.fcs[-1].out_features))
+        ids = self.tracker.assign(frame, emb, ori_boxes, scores, labels, forced_ids=forced)
+        out = dict(track_ids=list(ids), labels=labels.cpu().numpy(),
+                   scores=scores.cpu().numpy(), bboxes=ori_boxes.cpu().numpy(), masks=masks,
+                   filled=np.zeros(len(ids), dtype=bool))
+        out = self.after_frame(x, img_metas, frame, boxes, ids, out)
+        return [out]
+
+    def after_frame(self, x, img_metas, frame, boxes, ids, out):
+        """Baseline: nothing more; ObjProp fills missing instances here."""
+        return out
+
+    def aug_test(self, imgs, img_metas, rescale=False):
+        raise NotImplementedError("online VIS inference has no test-time augmentation")
+
+
+@DETECTORS.register_module()
+class ObjProp(MaskTrackRCNN):
+    """MaskTrack R-CNN + the propagation head (Chakravarthy et al.)."""
+
+    def __init__(self, *args, prop_head=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prop_head = build_head(prop_head)
+        self.prop_cfg = dict(history_mode="last", max_fill=3, mask_thr=0.5, min_area=16,
+                             suppress_iou=0.5, score_factor=1.0)
+        self.prop_cfg.update((self.test_cfg or {}).get("prop", {}))
+
+    def forward_train(self, img, img_metas, gt_bboxes, gt_labels, gt_ids, ref_img,
+                      ref_img_metas, ref_gt_bboxes, ref_gt_labels, ref_gt_ids,
+                      gt_bboxes_ignore=None, gt_masks=None, ref_gt_masks=None, **kwargs):
+        losses = super().forward_train(
+            img, img_metas, gt_bboxes, gt_labels, gt_ids, ref_img, ref_img_metas,
+            ref_gt_bboxes, ref_gt_labels, ref_gt_ids, gt_bboxes_ignore=gt_bboxes_ignore,
+            gt_masks=gt_masks, ref_gt_masks=ref_gt_masks, **kwargs)
+        x, ref_x = self._train_feats
+        del self._train_feats
+        losses.update(self.prop_losses(x, ref_x, img, gt_bboxes, gt_masks, gt_ids,
+                                       ref_gt_bboxes, ref_gt_ids))
+        return losses
+
+    def prop_losses(self, x, ref_x, img, gt_bboxes, gt_masks, gt_ids, ref_gt_bboxes,
+                    ref_gt_ids):
+        """Propagation losses over instances present in both frames (≤ max_instances each)."""
+        feat_t = self.prop_head.prop_features(x)
+        feat_ref = self.prop_head.prop_features(ref_x)
+        H, W = img.shape[-2:]
+        parts = []
+        for i in range(len(gt_ids)):
+            pairs = [(k, (ref_gt_ids[i] == gid).nonzero()[0, 0].item())
+                     for k, gid in enumerate(gt_ids[i].tolist())
+                     if (ref_gt_ids[i] == gid).any()]
+            if not pairs:
+                continue
+            if len(pairs) > self.prop_head.max_instances:
+                keep = torch.randperm(len(pairs))[:self.prop_head.max_instances].tolist()
+                pairs = [pairs[k] for k in keep]
+            k_t = [p[0] for p in pairs]
+            k_ref = [p[1] for p in pairs]
+            out = self.prop_head(feat_t[i:i + 1], feat_ref[i:i + 1], ref_gt_bboxes[i][k_ref])
+            m = gt_masks[i].masks[k_t]
+            masks = img.new_zeros(len(k_t), H, W)
+            masks[:, :m.shape[1], :m.shape[2]] = torch.from_numpy(m[:, :H, :W]).to(img)
+            parts.append(self.prop_head.loss(out, masks, gt_bboxes[i][k_t]))
+        if not parts:  # keep every parameter in the graph (DDP) with a zero loss
+            zero = sum(p.sum() for p in self.prop_head.parameters()) * 0.0
+            zero = zero + feat_t.sum() * 0.0
+            return dict(loss_prop_mask=zero, loss_prop_att=zero)
+        return {k: torch.stack([p[k] for p in parts]).mean() for k in parts[0]}
+
+    def after_frame(self, x, img_metas, frame, boxes, ids, out):
+        meta = img_metas[0]
+        feat = self.prop_head.prop_features(x)
+        tr = self.tracker
+        for tid, box in zip(ids, boxes):
+            tr.tracks[tid].boxes[frame] = box.detach()
+        out = self.fill_missing(feat, meta, frame, set(ids), out)
+        tr.frames.append((frame, feat.detach()))
+        return out
+
+    def fill_missing(self, feat, meta, frame, detected_ids, out):
+        """Empty-instance filling (the paper's inference, online: no future frames).
+
+        Candidates are tracks present (detected or filled) in the previous frame, not
+        detected now, and filled fewer than ``max_fill`` frames in a row. Each is propagated
+        from its boxes in the feature history: ``history_mode='last'`` uses the last frame
+        it appears in, ``'mean'`` averages the masks propagated from every history frame it
+        appears in (the authors' code). A fill is dropped, which ends the track's filling,
+        when its mask has fewer than ``min_area`` pixels or overlaps a mask detected in this
+        frame by more than ``suppress_iou`` (the detector found it under another id). A kept
+        fill gets the track's label, the mean of its scores × ``score_factor``, and is
+        written back into the history so later frames can propagate it further.
+        """
+        cfg, tr = self.prop_cfg, self.tracker
+        cands = [t for t in tr.tracks.values()
+                 if t.track_id not in detected_ids and t.last_seen == frame - 1
+                 and t.filled_run < cfg["max_fill"] and t.boxes]
+        if not cands or not tr.frames:
+            return out
+        hist = dict(tr.frames)
+        affinities = {}
+        H, W = meta["ori_shape"][:2]
+        ih, iw = meta["img_shape"][:2]
+        new = []
+        for t in cands:
+            frames = sorted(f for f in t.boxes if f in hist)
+            if not frames:
+                continue
+            if cfg["history_mode"] == "last":
+                frames = frames[-1:]
+            probs = []
+            for f in frames:
+                if f not in affinities:
+                    affinities[f] = self.prop_head.affinity(feat, hist[f])
+                res = self.prop_head(feat, hist[f], t.boxes[f][None], affinities[f])
+                probs.append(res["mask_prob"])
+            prob = torch.stack(probs).mean(0)[:, None]  # (1, 1, h', w')
+            stride = self.prop_head.feat_stride / 2
+            prob = F.interpolate(prob, scale_factor=stride, mode="bilinear",
+                                 align_corners=False)[..., :ih, :iw]
+            prob = F.interpolate(prob, size=(H, W), mode="bilinear", align_corners=False)
+            mask = (prob[0, 0] > cfg["mask_thr"]).cpu().numpy()
+            if mask.sum() < cfg["min_area"]:
+                continue
+            if len(out["masks"]):
+                inter = (out["masks"] & mask).reshape(len(out["masks"]), -1).sum(1)
+                union = (out["masks"] | mask).reshape(len(out["masks"]), -1).sum(1)
+                if (inter / np.maximum(union, 1)).max() > cfg["suppress_iou"]:
+                    continue
+            box = torch.from_numpy(mask_boxes(mask[None])[0])
+            score = t.mean_score * cfg["score_factor"]
+            pad_box = box.to(feat) * feat.new_tensor(meta["scale_factor"])
+            tr.update(t.track_id, frame, None, box.to(t.box), t.label, score, filled=True,
+                      pad_box=pad_box)
+            new.append((t.track_id, t.label, score, box.numpy(), mask))
+        if not new:
+            return out
+        out = dict(out)
+        out["track_ids"] = out["track_ids"] + [n[0] for n in new]
+        out["labels"] = np.concatenate([out["labels"], [n[1] for n in new]]).astype(np.int64)
+        out["scores"] = np.concatenate([out["scores"], [n[2] for n in new]]).astype(np.float32)
+        out["bboxes"] = np.concatenate([out["bboxes"].reshape(-1, 4),
+                                        np.stack([n[3] for n in new])]).astype(np.float32)
+        out["masks"] = np.concatenate([out["masks"], np.stack([n[4] for n in new])])
+        out["filled"] = np.concatenate([out["filled"], np.ones(len(new), dtype=bool)])
+        return out

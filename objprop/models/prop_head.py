@@ -1,0 +1,235 @@
+"""ObjProp's propagation head: inter-frame affinity, propagated attention, attention mask head.
+
+The paper's recipe (Sec. 2.2), and where it is silent the choice made here:
+
+1. **Features.** FPN levels ``in_levels`` of frames t and t-δ are resized (bilinear) to
+   ``feat_stride`` (paper: 16) and concatenated along channels: ``F_t``, ``F_{t-δ}``.
+   Optional projection before the affinity (paper: none, ``feat_proj=None``; the authors'
+   released code: ``'authors'`` = 1×1 conv-BN-ReLU, 3×3 conv-BN-ReLU, 1×1 conv to
+   ``proj_channels``). The projected features are used for the affinity only; the attention
+   multiplies the concatenated ``F_t`` itself, as the paper writes.
+2. **Affinity.** ``W = F_t · F_{t-δ}ᵀ`` (HW×HW), rows normalised to sum 1. The paper does not
+   say how; ``affinity_norm='softmax'`` (default, as the authors' code) applies a softmax over
+   the reference positions of each row with the dot products scaled by ``affinity_scale``
+   (``'sqrt'`` = 1/√C as in scaled dot-product attention, or a number; the authors use 1.0).
+   ``'relu_l1'`` clamps at 0 and divides by the row sum (no exponent), a literal reading.
+3. **Propagation.** The box-level binary map ``b`` of the instance at t-δ (1 inside its box,
+   at feature resolution) and its inverse ``1-b`` are propagated: ``a_fg = W b``,
+   ``a_bg = W (1-b) = 1 - a_fg`` (rows sum to 1).
+4. **Attention.** A softmax over the (object, background) pair. Taken literally it reduces to
+   ``sigmoid(a_fg - a_bg) = sigmoid(2 a_fg - 1)`` which only spans 0.27–0.73, so the attention
+   can never switch features off. We multiply the pair by a temperature ``att_scale`` before
+   the softmax; ``learn_att_scale=True`` (default) learns it, starting from the given value
+   (1.0 = the paper's formulation at initialisation). ``learn_att_scale=False, att_scale=1``
+   is the literal paper / authors' behaviour.
+5. **Mask head.** ``attention ⊙ F_t`` → four 3×3 conv+ReLU → one 2× deconv+ReLU → 1×1 conv →
+   sigmoid: a **full-frame** instance mask at ``feat_stride / 2`` (the paper does not say
+   full-frame vs RoI; the authors' code predicts full-frame, and a full-frame mask is what
+   lets the head recover an instance whose box the detector missed).
+6. **Losses.** ``loss_prop_mask``: per-pixel binary cross-entropy between the predicted mask
+   and the instance's ground-truth mask at t (resized to the prediction), as Mask R-CNN's
+   mask loss. ``loss_prop_att``: binary cross-entropy between the attention map and the
+   ground-truth attention map, which is the instance's ground-truth mask at t at feature
+   resolution (``att_target='mask'``; ``'box'`` uses its box instead). Weights in the config.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmcv.runner import BaseModule
+from mmdet.models.builder import HEADS
+
+
+def resize_concat_levels(feats, in_levels, stride_level_size):
+    """Resize the chosen FPN levels to one spatial size and concatenate them on channels."""
+    out = []
+    for lvl in in_levels:
+        f = feats[lvl]
+        if f.shape[-2:] != stride_level_size:
+            f = F.interpolate(f, size=stride_level_size, mode="bilinear", align_corners=False)
+        out.append(f)
+    return torch.cat(out, dim=1)
+
+
+def normalise_affinity(affinity, mode="softmax"):
+    """Normalise each row of a (B, HW_t, HW_ref) affinity to sum to one."""
+    if mode == "softmax":
+        return affinity.softmax(dim=-1)
+    if mode == "relu_l1":
+        affinity = affinity.clamp(min=0)
+        return affinity / affinity.sum(dim=-1, keepdim=True).clamp(min=1e-6)
+    raise ValueError(f"unknown affinity_norm {mode!r}")
+
+
+def propagate_attention(affinity, obj_maps, att_scale=1.0):
+    """Propagate box-level object maps with a row-normalised affinity.
+
+    Args:
+        affinity: (B, HW_t, HW_ref), rows sum to 1.
+        obj_maps: (B, N, HW_ref) binary object maps of N instances at t-δ.
+        att_scale: temperature on the (object, background) pair before their softmax.
+
+    Returns:
+        (fg, attention): the propagated object map ``W b`` and the attention map
+        ``softmax(scale·[W b, W (1-b)])[object]``, both (B, N, HW_t).
+    """
+    fg = torch.einsum("bij,bnj->bni", affinity, obj_maps)
+    bg = torch.einsum("bij,bnj->bni", affinity, 1.0 - obj_maps)
+    pair = torch.stack([fg, bg], dim=0) * att_scale
+    attention = pair.softmax(dim=0)[0]
+    return fg, attention
+
+
+def box_maps(boxes, size, stride):
+    """Binary maps (N, h*w) of boxes (N, 4: x1 y1 x2 y2, image pixels) at ``stride``.
+
+    A cell is inside when its centre is inside the box; every box marks at least the cell
+    holding its centre, so a small box never vanishes at coarse strides.
+    """
+    h, w = size
+    ys = (torch.arange(h, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
+    xs = (torch.arange(w, device=boxes.device, dtype=boxes.dtype) + 0.5) * stride
+    x1, y1, x2, y2 = [boxes[:, i, None] for i in range(4)]
+    iny = (ys[None] >= y1) & (ys[None] <= y2)
+    inx = (xs[None] >= x1) & (xs[None] <= x2)
+    maps = iny[:, :, None] & inx[:, None, :]
+    cy = ((y1 + y2) / 2 / stride).long().clamp(0, h - 1).squeeze(1)
+    cx = ((x1 + x2) / 2 / stride).long().clamp(0, w - 1).squeeze(1)
+    maps[torch.arange(len(boxes), device=boxes.device), cy, cx] = True
+    return maps.flatten(1).to(boxes.dtype)
+
+
+@HEADS.register_module()
+class PropagationHead(BaseModule):
+    """Attention-guided mask propagation from frame t-δ to frame t (see module docstring)."""
+
+    def __init__(self,
+                 in_channels=256,
+                 in_levels=(0, 1, 2, 3),
+                 feat_stride=16,
+                 level_strides=(4, 8, 16, 32, 64),
+                 feat_proj=None,
+                 proj_channels=256,
+                 affinity_norm="softmax",
+                 affinity_scale="sqrt",
+                 att_scale=1.0,
+                 learn_att_scale=True,
+                 att_target="mask",
+                 num_convs=4,
+                 conv_channels=256,
+                 max_instances=8,
+                 loss_prop_mask_weight=1.0,
+                 loss_prop_att_weight=1.0,
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        self.in_levels = tuple(in_levels)
+        self.feat_stride = feat_stride
+        self.level_strides = tuple(level_strides)
+        self.affinity_norm = affinity_norm
+        self.att_target = att_target
+        self.max_instances = max_instances
+        self.loss_prop_mask_weight = loss_prop_mask_weight
+        self.loss_prop_att_weight = loss_prop_att_weight
+        cat_channels = in_channels * len(self.in_levels)
+        if feat_proj is None:
+            self.proj = None
+            aff_channels = cat_channels
+        elif feat_proj == "authors":
+            bn = dict(type="BN")
+            self.proj = nn.Sequential(
+                ConvModule(cat_channels, proj_channels, 1, norm_cfg=bn),
+                ConvModule(proj_channels, proj_channels, 3, padding=1, norm_cfg=bn),
+                nn.Conv2d(proj_channels, proj_channels, 1))
+            aff_channels = proj_channels
+        else:
+            raise ValueError(f"unknown feat_proj {feat_proj!r}")
+        self.affinity_scale = (1.0 / math.sqrt(aff_channels) if affinity_scale == "sqrt"
+                               else float(affinity_scale))
+        log_scale = torch.tensor(math.log(att_scale), dtype=torch.float32)
+        if learn_att_scale:
+            self.log_att_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_att_scale", log_scale)
+        convs = []
+        for i in range(num_convs):
+            convs.append(ConvModule(cat_channels if i == 0 else conv_channels, conv_channels,
+                                    3, padding=1))
+        self.convs = nn.Sequential(*convs)
+        self.deconv = nn.ConvTranspose2d(conv_channels, conv_channels, 2, stride=2)
+        self.mask_pred = nn.Conv2d(conv_channels, 1, 1)
+
+    # -- features and affinity -------------------------------------------------------------
+    def prop_features(self, feats):
+        """``F`` of one frame batch: chosen levels resized to ``feat_stride`` and concatenated."""
+        ref_lvl = self.level_strides.index(self.feat_stride) if \
+            self.feat_stride in self.level_strides else None
+        if ref_lvl is not None and ref_lvl < len(feats):
+            size = feats[ref_lvl].shape[-2:]
+        else:  # derive from the finest level
+            f0 = feats[0]
+            s0 = self.level_strides[0]
+            size = (math.ceil(f0.shape[-2] * s0 / self.feat_stride),
+                    math.ceil(f0.shape[-1] * s0 / self.feat_stride))
+        return resize_concat_levels(feats, self.in_levels, tuple(size))
+
+    def affinity(self, feat_t, feat_ref):
+        """Row-normalised affinity (B, HW_t, HW_ref) between two frames' ``F``."""
+        if self.proj is not None:
+            feat_t, feat_ref = self.proj(feat_t), self.proj(feat_ref)
+        a = torch.einsum("bci,bcj->bij", feat_t.flatten(2), feat_ref.flatten(2))
+        return normalise_affinity(a * self.affinity_scale, self.affinity_norm)
+
+    @property
+    def att_scale(self):
+        return self.log_att_scale.exp()
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, feat_t, feat_ref, ref_boxes, affinity=None):
+        """Predict masks at t of instances given by their boxes at t-δ.
+
+        Args:
+            feat_t, feat_ref: (1, C, h, w) ``F`` of one frame pair.
+            ref_boxes: (N, 4) boxes at t-δ in (padded) image pixels.
+            affinity: optional precomputed (1, hw, hw) affinity, reused across instances.
+
+        Returns:
+            dict with ``mask_prob`` (N, 2h, 2w) in [0, 1], ``attention`` (N, h, w),
+            ``propagated`` (N, h, w) (``W b``) and ``affinity``.
+        """
+        h, w = feat_t.shape[-2:]
+        if affinity is None:
+            affinity = self.affinity(feat_t, feat_ref)
+        b = box_maps(ref_boxes, (h, w), self.feat_stride)[None]  # (1, N, hw)
+        fg, att = propagate_attention(affinity, b, self.att_scale)
+        att = att[0].view(-1, 1, h, w)
+        x = feat_t * att  # (N, C, h, w): broadcast over instances
+        x = self.convs(x)
+        x = F.relu(self.deconv(x))
+        logits = self.mask_pred(x)[:, 0]
+        return dict(mask_logits=logits, mask_prob=logits.sigmoid(), attention=att[:, 0],
+                    propagated=fg[0].view(-1, h, w), affinity=affinity)
+
+    def loss(self, out, gt_masks_t, gt_boxes_t=None):
+        """``loss_prop_mask`` and ``loss_prop_att`` for one frame pair.
+
+        Args:
+            out: :meth:`forward`'s output for N instances.
+            gt_masks_t: (N, H, W) float ground-truth masks at t (padded image size).
+            gt_boxes_t: (N, 4) boxes at t, needed when ``att_target='box'``.
+        """
+        logits = out["mask_logits"]
+        mask_t = F.interpolate(gt_masks_t[:, None], size=logits.shape[-2:], mode="bilinear",
+                               align_corners=False)[:, 0]
+        h, w = out["attention"].shape[-2:]
+        if self.att_target == "box":
+            att_t = box_maps(gt_boxes_t, (h, w), self.feat_stride).view(-1, h, w)
+        else:
+            # soft target: the fraction of each feature cell covered by the mask
+            att_t = F.adaptive_avg_pool2d(gt_masks_t[:, None], (h, w))[:, 0]
+        loss_mask = F.binary_cross_entropy_with_logits(logits, (mask_t > 0.5).to(logits.dtype))
+        att = out["attention"].clamp(1e-6, 1 - 1e-6)
+        loss_att = F.binary_cross_entropy(att, att_t)
+        return dict(loss_prop_mask=loss_mask * self.loss_prop_mask_weight,
+                    loss_prop_att=loss_att * self.loss_prop_att_weight)
