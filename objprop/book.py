@@ -1,0 +1,128 @@
+"""Executing the book: every chapter through papermill, in order, then jupyter-book.
+
+``python -m objprop.book run`` (what ``make book`` calls) executes each MyST chapter of
+``book/`` with its papermill parameters into ``book/_executed/<chapter>.ipynb``; the
+jupyter-book build renders those executed notebooks with its own execution off, so the
+training chapter never re-runs during a build. ``--smoke`` runs every chapter at a tiny budget
+(the mode the nbval regression notebooks under ``tests/notebooks/`` are made with:
+``python -m objprop.book smoke-notebooks``).
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+CHAPTERS = ["intro", "data", "train", "oracle", "evaluation", "qualitative", "stability"]
+
+
+def repo_root():
+    """The checkout this package lives in (chapters chdir here so paths are repo-relative)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir="results",
+                       work_dir="work_dirs"):
+    """Papermill parameters of each chapter: the book's default run, or the smoke run."""
+    if smoke:
+        data_root, results_dir, work_dir = ("work_dirs/smoke/toyvis", "work_dirs/smoke/results",
+                                            "work_dirs/smoke")
+    common = dict(data_root=data_root, results_dir=results_dir)
+    toy = dict(config="configs/objprop_r18_fpn_toy.py",
+               baseline_config="configs/masktrack_rcnn_r18_fpn_toy.py")
+    params = {
+        "intro": dict(common),
+        "data": dict(common, seed=seed),
+        "train": dict(common, **toy, gpus=0, procs=1, work_dir=work_dir),
+        "oracle": dict(common, config=toy["baseline_config"]),
+        "evaluation": dict(common, **toy),
+        "qualitative": dict(common, **toy),
+        "stability": dict(common),
+    }
+    if smoke:
+        params["data"].update(train_videos=3, valid_videos=2, frames=6, height=96, width=160)
+        params["train"].update(max_iters=2)
+        for name in ("oracle", "evaluation", "qualitative"):
+            params[name].update(max_videos=1)
+    return params
+
+
+def execute_chapter(name, parameters, out_dir, log=print):
+    """Run one MyST chapter through papermill; returns the executed notebook's path."""
+    import jupytext
+    import papermill as pm
+    src = repo_root() / "book" / f"{name}.md"
+    nb = jupytext.read(src)
+    declared = {p for p in pm.inspect_notebook(_as_ipynb(nb, out_dir, name))}
+    params = {k: v for k, v in parameters.items() if k in declared}
+    out = Path(out_dir) / f"{name}.ipynb"
+    tmp = out.with_name(f".{name}.running.ipynb")
+    t0 = time.time()
+    log(f"[book] {name}: executing with {params}")
+    pm.execute_notebook(nb, str(tmp), parameters=params, cwd=str(repo_root()),
+                        kernel_name="python3", progress_bar=False, log_output=False,
+                        request_save_on_cell_execute=False)
+    tmp.replace(out)
+    log(f"[book] {name}: done in {time.time() - t0:.0f} s -> {out}")
+    return out
+
+
+def _as_ipynb(nb, out_dir, name):
+    """papermill inspects only files: write the converted notebook once for inspection."""
+    import nbformat
+    path = Path(out_dir) / f".{name}.source.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+def run_book(smoke=False, chapters=None, out_dir=None, **kwargs):
+    from tqdm import tqdm
+    out_dir = Path(out_dir or repo_root() / "book" / "_executed")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = chapter_parameters(smoke=smoke, **kwargs)
+    names = chapters or CHAPTERS
+    timings = {}
+    bar = tqdm(names, desc="book", unit="chapter", file=sys.stdout)
+    for name in bar:
+        bar.set_postfix_str(name)
+        t0 = time.time()
+        execute_chapter(name, params[name], out_dir, log=bar.write)
+        timings[name] = round(time.time() - t0, 1)
+    bar.close()
+    print("[book] chapter times (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
+    return timings
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m objprop.book")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="execute the chapters (the book's main job)")
+    r.add_argument("--data", default="data/toyvis")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--smoke", action="store_true", help="tiny budget (regression tests)")
+    r.add_argument("--chapters", nargs="*", choices=CHAPTERS)
+    r.add_argument("--out-dir")
+    s = sub.add_parser("smoke-notebooks",
+                       help="regenerate the nbval notebooks under tests/notebooks")
+    s.add_argument("--out-dir", default=str(repo_root() / "tests" / "notebooks"))
+    args = p.parse_args(argv)
+    if args.cmd == "run":
+        run_book(smoke=args.smoke, chapters=args.chapters, out_dir=args.out_dir,
+                 data_root=args.data, seed=args.seed)
+    else:
+        write_smoke_notebooks(args.out_dir)
+    return 0
+
+
+def write_smoke_notebooks(out_dir):
+    """Execute every chapter in smoke mode and keep them, numbered, for nbval."""
+    out_dir = Path(out_dir)
+    run_book(smoke=True, out_dir=out_dir)
+    for i, name in enumerate(CHAPTERS, 1):
+        (out_dir / f"{name}.ipynb").replace(out_dir / f"{i:02d}_{name}.ipynb")
+    for leftover in out_dir.glob(".*.ipynb"):
+        leftover.unlink()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

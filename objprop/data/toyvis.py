@@ -1,0 +1,450 @@
+"""ToyVIS: the embedded synthetic video-instance-segmentation data set.
+
+The book has to run end to end on a laptop without downloading YouTube-VIS, and still show
+the problem ObjProp solves: a per-frame detector that loses objects on some frames while
+the objects are plainly still there. ToyVIS is built for that:
+
+* five categories (disc, square, triangle, star, ring), each with its own shape, colour and
+  texture, on textured backgrounds that differ per video (gradients, stripes, blobs,
+  checks) and pan slowly;
+* 2-5 instances a video moving smoothly (constant velocity + small acceleration), growing
+  or shrinking, spinning, crossing each other (occlusion) and entering or leaving the
+  frame;
+* about 12 % of the frames (never frame 0, in runs of 1-3 frames) made hard on purpose:
+  strong blur, contrast collapsed toward the frame's mean, or a bar covering most of one
+  object. ``video["hard_frames"]`` says which, so the book can show them.
+
+It is written in the official YouTube-VIS layout (``DIR/{train,valid}/JPEGImages/<video>/
+<frame:05d>.jpg`` + ``DIR/annotations/instances_{train,valid}.json``), with ground truth
+for both splits, so everything downstream treats it exactly like the real data.
+
+Ground truth ``segmentations`` are the VISIBLE part of each instance, after occlusion by
+instances (and bars) in front, as RLE with string counts; a frame where fewer than
+``min_visible_pixels`` of an instance are visible (out of frame, hidden) is ``None``.
+
+Deterministic: each video draws from its own generator seeded by (seed, split, index), so
+the same seed writes the same bytes, and adding videos does not change existing ones.
+"""
+import argparse
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from ..errors import ObjPropError
+from ..io import write_json_atomic
+from .ytvis import encode_mask, mask_to_bbox, summarize
+
+CATEGORIES = [  # colour (RGB), texture: distinct on every axis a detector could use
+    dict(id=1, name="disc", colour=(220, 55, 45), texture="shaded"),
+    dict(id=2, name="square", colour=(45, 95, 225), texture="stripes"),
+    dict(id=3, name="triangle", colour=(40, 185, 70), texture="dots"),
+    dict(id=4, name="star", colour=(240, 200, 35), texture="checks"),
+    dict(id=5, name="ring", colour=(205, 60, 205), texture="spokes"),
+]
+SPLITS = ("train", "valid")
+HARD_KINDS = ("blur", "low_contrast", "occlusion")
+HARD_FRACTION = 0.12
+JPEG_QUALITY = 92
+REFERENCE_SIZE = 160.0  # object sizes and speeds are given for min(height, width) = 160
+
+
+# --------------------------------------------------------------------------- motion
+
+@dataclass
+class Instance:
+    """One object's trajectory: where it is, how large and how turned at any frame.
+
+    Anchored at ``anchor_frame`` (where it is inside the frame); before and after it
+    drifts with velocity + acceleration, so some instances enter or leave the frame.
+    """
+    category: int           # index into CATEGORIES
+    colour: np.ndarray      # RGB, the category's colour with a small per-instance shift
+    anchor_frame: int
+    anchor: np.ndarray      # (x, y) at anchor_frame
+    velocity: np.ndarray    # px / frame
+    accel: np.ndarray       # px / frame²
+    radius: float           # at anchor_frame
+    growth: float           # relative scale change per frame
+    angle: float
+    spin: float             # rad / frame
+    r_min: float
+    r_max: float
+
+    def state(self, t):
+        dt = t - self.anchor_frame
+        pos = self.anchor + self.velocity * dt + 0.5 * self.accel * dt * dt
+        r = float(np.clip(self.radius * math.exp(self.growth * dt), self.r_min, self.r_max))
+        return pos, r, self.angle + self.spin * dt
+
+
+def _sample_instances(rng, n_frames, h, w):
+    """2-5 instances; often two of them cross at a shared anchor (an occlusion event)."""
+    s = min(h, w) / REFERENCE_SIZE
+    out = []
+    for _ in range(int(rng.integers(2, 6))):
+        cat = int(rng.integers(len(CATEGORIES)))
+        r = float(rng.uniform(13, 30)) * s
+        fast = rng.random() < 0.3
+        speed = float(rng.uniform(3.0, 5.0) if fast else rng.uniform(0.4, 3.0)) * s
+        heading = float(rng.uniform(0, 2 * math.pi))
+        colour = np.clip(np.array(CATEGORIES[cat]["colour"], np.float32) +
+                         rng.uniform(-18, 18, 3).astype(np.float32), 0, 255)
+        out.append(Instance(
+            category=cat, colour=colour, anchor_frame=int(rng.integers(n_frames)),
+            anchor=np.array([rng.uniform(r, w - r), rng.uniform(r, h - r)]),
+            velocity=speed * np.array([math.cos(heading), math.sin(heading)]),
+            accel=rng.normal(0, 0.06, 2) * s, radius=r, growth=float(rng.uniform(-.03, .03)),
+            angle=float(rng.uniform(0, 2 * math.pi)), spin=float(rng.uniform(-.08, .08)),
+            r_min=9.5 * s, r_max=35 * s))
+    if rng.random() < 0.6:  # make two of them meet: one passes in front of the other
+        a, b = rng.choice(len(out), 2, replace=False)
+        out[b].anchor_frame = out[a].anchor_frame
+        out[b].anchor = out[a].anchor + rng.uniform(-0.3, 0.3, 2) * out[a].radius
+    return out
+
+
+# --------------------------------------------------------------------------- drawing
+
+def _shape(name, u, v):
+    """Inside test in the instance's unit frame (u, v) = rotated offset / radius."""
+    rho = np.hypot(u, v)
+    if name == "disc":
+        return rho <= 1.0
+    if name == "square":
+        return np.maximum(np.abs(u), np.abs(v)) <= 0.85
+    if name == "triangle":  # equilateral, inradius 0.58
+        return ((v <= 0.58) & (-0.866 * u - 0.5 * v <= 0.58) &
+                (0.866 * u - 0.5 * v <= 0.58))
+    if name == "star":  # five points: radius 0.48 between points, 1.1 at them
+        t = (np.arctan2(v, u) * 5 / (2 * math.pi)) % 1.0
+        return rho <= 0.48 + 0.62 * np.abs(2 * t - 1)
+    if name == "ring":
+        return (rho >= 0.55) & (rho <= 1.0)
+    raise ValueError(name)
+
+
+def _texture(name, u, v):
+    """Brightness factor per pixel, in the instance's frame (moves and turns with it)."""
+    if name == "shaded":
+        return 1.15 - 0.45 * np.hypot(u, v)
+    if name == "stripes":
+        return np.where(np.sin(u * 3 * math.pi) > 0, 1.0, 0.55)
+    if name == "dots":
+        du, dv = (u * 2.5) % 1 - 0.5, (v * 2.5) % 1 - 0.5
+        return np.where(du * du + dv * dv < 0.09, 1.35, 0.8)
+    if name == "checks":
+        return np.where((np.floor(u * 2.2) + np.floor(v * 2.2)) % 2 == 0, 1.0, 0.6)
+    if name == "spokes":
+        return np.where(np.sin(6 * np.arctan2(v, u)) > 0, 1.0, 0.6)
+    raise ValueError(name)
+
+
+def _paint(canvas, inst, t):
+    """Draw ``inst`` at frame ``t`` onto ``canvas`` (float RGB); returns its full mask
+    (before occlusion) or ``None`` when it is wholly outside the frame."""
+    h, w = canvas.shape[:2]
+    (cx, cy), r, angle = inst.state(t)
+    reach = 1.15 * r
+    x0, x1 = max(int(cx - reach), 0), min(int(math.ceil(cx + reach)) + 1, w)
+    y0, y1 = max(int(cy - reach), 0), min(int(math.ceil(cy + reach)) + 1, h)
+    if x0 >= x1 or y0 >= y1:
+        return None
+    dx = np.arange(x0, x1, dtype=np.float32)[None, :] - cx
+    dy = np.arange(y0, y1, dtype=np.float32)[:, None] - cy
+    c, s = math.cos(angle), math.sin(angle)
+    u, v = (c * dx + s * dy) / r, (-s * dx + c * dy) / r
+    cat = CATEGORIES[inst.category]
+    inside = _shape(cat["name"], u, v)
+    if not inside.any():
+        return None
+    colour = np.clip(inst.colour[None, :] * _texture(cat["texture"], u, v)[inside][:, None],
+                     0, 255)
+    canvas[y0:y1, x0:x1][inside] = colour
+    mask = np.zeros((h, w), bool)
+    mask[y0:y1, x0:x1] = inside
+    return mask
+
+
+def _low_freq_noise(rng, h, w, cells, channels=1):
+    """Smooth noise in [-1, 1]: a coarse random grid resized bicubically (deterministic)."""
+    grid = rng.uniform(-1, 1, (cells, max(2, cells * w // h), channels)).astype(np.float32)
+    out = [np.asarray(Image.fromarray(grid[..., k], mode="F").resize((w, h),
+                                                                     Image.BICUBIC))
+           for k in range(channels)]
+    return np.stack(out, axis=-1)
+
+
+def _background(rng, h, w):
+    """A muted, textured backdrop (one of four kinds), varying per video."""
+    base = rng.uniform(70, 170) + rng.uniform(-25, 25, 3)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    kind = rng.integers(4)
+    alpha = rng.uniform(0, math.pi)
+    along = xx * math.cos(alpha) + yy * math.sin(alpha)
+    if kind == 0:    # gradient
+        pattern = (along / max(h, w) - 0.5)[..., None] * rng.uniform(40, 90)
+    elif kind == 1:  # stripes
+        pattern = np.sin(2 * math.pi * along / rng.uniform(10, 30))[..., None] * \
+            rng.uniform(10, 25)
+    elif kind == 2:  # colour blobs
+        pattern = _low_freq_noise(rng, h, w, int(rng.integers(3, 7)), 3) * 35
+    else:            # soft checks
+        cell = int(rng.integers(8, 24))
+        pattern = ((((xx // cell) + (yy // cell)) % 2) * 2 - 1)[..., None] * \
+            rng.uniform(8, 16)
+    grain = _low_freq_noise(rng, h, w, int(rng.integers(6, 14))) * 12
+    return (base[None, None, :] + pattern + grain).astype(np.float32)
+
+
+def _pick_hard_frames(rng, n_frames):
+    """``{frame: kind}``: ~12 % of frames, runs of 1-3, never frame 0, runs apart."""
+    target = max(1, round(HARD_FRACTION * n_frames)) if n_frames >= 4 else 0
+    hard = {}
+    for _ in range(50):
+        if len(hard) >= target:
+            break
+        length = min(int(rng.integers(1, 4)), target - len(hard))
+        start = int(rng.integers(1, n_frames - length + 1))
+        span = range(start - 1, start + length + 1)
+        if any(f in hard for f in span):
+            continue
+        kind = HARD_KINDS[int(rng.integers(len(HARD_KINDS)))]
+        hard.update({f: kind for f in range(start, start + length)})
+    return hard
+
+
+def _occluder(rng, visible, h, w):
+    """A bar (full height or width) hiding 70-90 % of the most visible instance; ``None``
+    when nothing is visible."""
+    areas = [0 if m is None else int(m.sum()) for m in visible]
+    if not any(areas):
+        return None
+    x, y, bw, bh = mask_to_bbox(visible[int(np.argmax(areas))])
+    cover = rng.uniform(0.7, 0.9)
+    bar = np.zeros((h, w), bool)
+    if rng.random() < 0.5:
+        x0 = int(x + rng.uniform(0, 1 - cover) * bw)
+        bar[:, x0:x0 + max(2, int(round(cover * bw)))] = True
+    else:
+        y0 = int(y + rng.uniform(0, 1 - cover) * bh)
+        bar[y0:y0 + max(2, int(round(cover * bh))), :] = True
+    return bar
+
+
+# --------------------------------------------------------------------------- one video
+
+def _render_video(rng, n_frames, h, w, min_visible):
+    """Frames (uint8 RGB), per-instance visible masks per frame, hard frames."""
+    insts = _sample_instances(rng, n_frames, h, w)
+    order = np.argsort(rng.permutation(len(insts)))  # back to front
+    pan = rng.uniform(-0.8, 0.8, 2)
+    pad = int(math.ceil(0.8 * n_frames)) + 1
+    backdrop = _background(rng, h + 2 * pad, w + 2 * pad)
+    hard = _pick_hard_frames(rng, n_frames)
+    frames, visible = [], [[None] * n_frames for _ in insts]
+    for t in range(n_frames):
+        ox, oy = (pad + np.round(pan * t)).astype(int)
+        canvas = backdrop[oy:oy + h, ox:ox + w].copy()
+        full = [None] * len(insts)
+        for k in order:
+            full[k] = _paint(canvas, insts[k], t)
+        covered = np.zeros((h, w), bool)
+        vis = [None] * len(insts)
+        for k in order[::-1]:  # front to back
+            if full[k] is not None:
+                vis[k] = full[k] & ~covered
+                covered |= full[k]
+        kind = hard.get(t)
+        if kind == "occlusion":
+            bar = _occluder(rng, vis, h, w)
+            if bar is None:
+                hard[t] = kind = "blur"
+            else:
+                canvas[bar] = rng.uniform(40, 90) + rng.normal(0, 6, (int(bar.sum()), 1))
+                vis = [None if m is None else m & ~bar for m in vis]
+        canvas *= rng.uniform(0.95, 1.05)
+        canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * 3
+        if kind == "low_contrast":
+            mean = canvas.mean(axis=(0, 1), keepdims=True)
+            canvas = mean + (canvas - mean) * rng.uniform(0.08, 0.15)
+        img = Image.fromarray(np.clip(canvas + 0.5, 0, 255).astype(np.uint8))
+        if kind == "blur":
+            img = img.filter(ImageFilter.GaussianBlur(rng.uniform(4.5, 6.0) * min(h, w) /
+                                                      REFERENCE_SIZE))
+        frames.append(img)
+        for k, m in enumerate(vis):
+            if m is not None and m.sum() >= min_visible:
+                visible[k][t] = m
+    return insts, frames, visible, hard
+
+
+def _annotations(insts, visible, video_id, first_ann_id, h, w):
+    """YouTube-VIS annotations of one video (instances never visible are dropped)."""
+    anns = []
+    for inst, masks in zip(insts, visible):
+        if all(m is None for m in masks):
+            continue
+        anns.append(dict(
+            id=first_ann_id + len(anns), video_id=video_id,
+            category_id=CATEGORIES[inst.category]["id"], iscrowd=0, height=h, width=w,
+            segmentations=[None if m is None else encode_mask(m) for m in masks],
+            bboxes=[None if m is None else mask_to_bbox(m) for m in masks],
+            areas=[None if m is None else int(m.sum()) for m in masks]))
+    return anns
+
+
+# --------------------------------------------------------------------------- writing
+
+def _frame_range(frames):
+    """``16``, ``(12, 24)``, ``"16"``, ``"12-24"`` or ``"12,24"`` → (lo, hi)."""
+    try:
+        if isinstance(frames, str):
+            parts = frames.replace(",", "-").split("-")
+            lo, hi = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
+        elif isinstance(frames, (int, np.integer)):
+            lo = hi = int(frames)
+        else:
+            lo, hi = (int(x) for x in frames)
+    except (TypeError, ValueError):
+        lo = hi = None
+    if lo is None or not 2 <= lo <= hi:
+        raise ObjPropError(f"frames must be N or LO-HI with 2 <= LO <= HI, got {frames!r}")
+    return lo, hi
+
+
+def _save_jpeg(img, path):
+    """Fixed quality and subsampling, no metadata: the same pixels give the same bytes."""
+    img.save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=2, optimize=False)
+
+
+def _write_split(folder, split, seed, n_videos, frame_range, h, w, bar=None):
+    """Render one split's videos into ``folder`` (JPEGImages); returns its ground truth."""
+    split_code = SPLITS.index(split)
+    min_visible = max(4, round(10 * (min(h, w) / REFERENCE_SIZE) ** 2))
+    videos, anns = [], []
+    for i in range(n_videos):
+        rng = np.random.default_rng([seed, split_code, i])
+        n = int(rng.integers(frame_range[0], frame_range[1] + 1))
+        name = f"{split}_{i:04d}"
+        insts, frames, visible, hard = _render_video(rng, n, h, w, min_visible)
+        (folder / name).mkdir(parents=True)
+        for t, img in enumerate(frames):
+            _save_jpeg(img, folder / name / f"{t:05d}.jpg")
+        videos.append(dict(id=i + 1, width=w, height=h, length=n,
+                           file_names=[f"{name}/{t:05d}.jpg" for t in range(n)],
+                           hard_frames={str(t): k for t, k in sorted(hard.items())}))
+        anns.extend(_annotations(insts, visible, i + 1, len(anns) + 1, h, w))
+        if bar is not None:
+            bar.update(1)
+    return dict(
+        info=dict(description="ToyVIS: synthetic video instance segmentation (objprop)",
+                  version="1.0", seed=seed, split=split),
+        licenses=[],
+        categories=[dict(id=c["id"], name=c["name"], supercategory="shape")
+                    for c in CATEGORIES],
+        videos=videos, annotations=anns)
+
+
+def _replace_dir(src, dst):
+    """Move a finished folder into place, replacing an older one only once it is done."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def make_toyvis(out_dir, seed=0, train_videos=60, valid_videos=15, frames=(12, 24),
+                height=160, width=288, progress=True):
+    """Write ToyVIS into ``out_dir`` (official layout); returns a summary dict.
+
+    Everything is rendered into a hidden staging folder inside ``out_dir`` and moved into
+    place at the end (frame trees first, annotation files last), so an interrupted run
+    leaves no half-written split: a split whose annotation file exists is complete.
+    """
+    frame_range = _frame_range(frames)
+    if min(height, width) < 32:
+        raise ObjPropError(f"frames must be at least 32x32, got {height}x{width}")
+    if train_videos < 1 or valid_videos < 1:
+        raise ObjPropError("ToyVIS needs at least one train and one valid video")
+    from tqdm import tqdm
+    t0 = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".toyvis-staging-", dir=out))
+    counts = dict(train=train_videos, valid=valid_videos)
+    try:
+        with tqdm(total=train_videos + valid_videos, unit="video", desc="ToyVIS",
+                  disable=not progress) as bar:
+            gts = {s: _write_split(staging / s / "JPEGImages", s, seed, counts[s],
+                                   frame_range, height, width, bar) for s in SPLITS}
+        ann_dir = out / "annotations"
+        for s in SPLITS:  # stale annotations must not vouch for new frame trees
+            (ann_dir / f"instances_{s}.json").unlink(missing_ok=True)
+        for s in SPLITS:
+            _replace_dir(staging / s, out / s)
+        for s in SPLITS:
+            write_json_atomic(gts[s], ann_dir / f"instances_{s}.json")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dict(out=str(out), seed=seed, height=height, width=width,
+                frames=list(frame_range), seconds=round(time.time() - t0, 2),
+                categories=[c["name"] for c in CATEGORIES],
+                splits={s: summarize(gts[s]) for s in SPLITS})
+
+
+# --------------------------------------------------------------------------- command line
+
+def add_toyvis_arguments(p):
+    """Flags of ``objprop make-toyvis`` and ``data_scripts/make_toyvis.py``."""
+    p.add_argument("--out", required=True, help="folder to write (official layout)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-videos", type=int, default=60)
+    p.add_argument("--valid-videos", type=int, default=15)
+    p.add_argument("--frames", default="12-24", help="frames per video: N or LO-HI")
+    p.add_argument("--height", type=int, default=160)
+    p.add_argument("--width", type=int, default=288)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def format_summary(summary):
+    lines = [f"ToyVIS (seed {summary['seed']}, {summary['height']}x{summary['width']}) "
+             f"written to {summary['out']} in {summary['seconds']:.1f} s"]
+    for split, s in summary["splits"].items():
+        per = ", ".join(f"{k} {v}" for k, v in s["per_class"].items())
+        lines.append(f"  {split}: {s['videos']} videos, {s['frames']} frames "
+                     f"({s['hard_frames']} hard), {s['instances']} instances ({per})")
+    return "\n".join(lines)
+
+
+def run_from_args(args):
+    """What ``objprop make-toyvis`` runs once its flags are parsed."""
+    summary = make_toyvis(args.out, seed=args.seed, train_videos=args.train_videos,
+                          valid_videos=args.valid_videos, frames=args.frames,
+                          height=args.height, width=args.width, progress=not args.quiet)
+    print(format_summary(summary))
+    return summary
+
+
+def toyvis_main(argv=None):
+    """Stand-alone entry point (``data_scripts/make_toyvis.py``); returns an exit status."""
+    parser = add_toyvis_arguments(argparse.ArgumentParser(
+        prog="make_toyvis", description="Write the ToyVIS synthetic data set."))
+    args = parser.parse_args(argv)
+    try:
+        run_from_args(args)
+    except ObjPropError as exc:
+        print(f"make_toyvis: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
