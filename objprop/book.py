@@ -41,7 +41,7 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
     if smoke:
         params["data"].update(train_videos=3, valid_videos=2, frames=6, height=96, width=160)
         params["train"].update(max_iters=2)
-        for name in ("oracle", "evaluation", "qualitative"):
+        for name in ("oracle", "evaluation"):
             params[name].update(max_videos=1)
     return params
 

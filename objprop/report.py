@@ -141,3 +141,72 @@ def gain_sentence(measured):
         parts.append("Here ObjProp does **not** beat the baseline: see the stability "
                      "chapter for where the filled frames helped or hurt.")
     return " ".join(parts)
+
+
+def load_measured(results_dir="results"):
+    """The evaluation chapter's measured methods (``results/evaluation.json``)."""
+    path = Path(results_dir) / "evaluation.json"
+    if not path.is_file():
+        raise ObjPropError("no evaluation results: run the evaluation chapter first", path=path)
+    return json.loads(path.read_text())
+
+
+def pick_showcase_video(gt, results, video_ids=None):
+    """The video where propagation filled the most instance-frames (ties: the most hard
+    frames): where the qualitative figure can show what the method changes."""
+    filled = {}
+    for r in results:
+        filled[r["video_id"]] = filled.get(r["video_id"], 0) + sum(r.get("filled", []))
+    videos = [v for v in gt["videos"] if video_ids is None or v["id"] in video_ids]
+    if not videos:
+        raise ObjPropError("no video to show")
+    return max(videos, key=lambda v: (filled.get(v["id"], 0), len(v.get("hard_frames", {})),
+                                      -v["id"]))
+
+
+STABILITY_COLUMNS = [  # (header, key, what a reader should want: lower or higher)
+    ("missed frames", "missed_frames", "lower"), ("flicker", "flicker", "lower"),
+    ("fragmentation", "fragmentation", "lower"), ("jitter", "jitter", "lower"),
+    ("recall, easy frames", "recall_easy_frames", "higher"),
+    ("recall, hard frames", "recall_hard_frames", "higher")]
+
+
+def stability_rows(measured):
+    """One row per measured method: its temporal-stability metrics (absent ones skipped)."""
+    rows = []
+    for m in measured:
+        s = m.get("stability", {})
+        rows.append(dict(method=m["method"], **{k: float(s[k]) for _, k, _ in STABILITY_COLUMNS
+                                                 if s.get(k) is not None}))
+    return rows
+
+
+def plot_stability(rows):
+    """One panel per stability metric, a bar per method."""
+    import matplotlib.pyplot as plt
+    cols = [c for c in STABILITY_COLUMNS if any(c[1] in r for r in rows)]
+    fig, axes = plt.subplots(1, len(cols), figsize=(2.3 * len(cols), 2.8), squeeze=False)
+    for ax, (header, key, better) in zip(axes[0], cols):
+        ax.bar(range(len(rows)), [r.get(key, 0.0) for r in rows],
+               color=[f"C{i}" for i in range(len(rows))])
+        ax.set_title(f"{header}\n({better} is better)", fontsize=8)
+        ax.set_xticks(range(len(rows)), [r["method"] for r in rows], rotation=35, ha="right",
+                      fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def stability_sentence(rows):
+    """What the stability numbers say about ObjProp against the baseline, from the rows."""
+    by = {r["method"]: r for r in rows}
+    base, obj = by.get("MaskTrack R-CNN"), by.get("ObjProp")
+    if not (base and obj):
+        return "Both models are needed for a comparison."
+    parts = []
+    for header, key, better in STABILITY_COLUMNS:
+        if key in base and key in obj:
+            d = obj[key] - base[key]
+            good = (d < 0) if better == "lower" else (d > 0)
+            verdict = "better" if good else ("the same" if d == 0 else "worse")
+            parts.append(f"{header} {base[key]:.3f} → {obj[key]:.3f} ({verdict})")
+    return "MaskTrack R-CNN → ObjProp: " + "; ".join(parts) + "."

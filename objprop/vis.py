@@ -211,3 +211,37 @@ def save_overlay_frame(dataset, video_index, frame_index, out, folder):
     with atomic_path(path) as tmp:
         Image.fromarray(img).save(tmp, format="PNG")
     return path
+
+
+def video_rows(gt, img_prefix, video_id, frame_indices, tracks_by_row, score_thr=0.0):
+    """Rows of drawn frames for one video, the paper's Figure 1/4 layout.
+
+    The first row is the input frames; then one row per entry of ``tracks_by_row`` (an
+    ordered ``{title: list of tracks}``: YouTube-VIS results of a method, or the video's
+    ground-truth annotations), restricted to this video. Returns ``(rows, titles)`` for
+    :func:`frame_grid`.
+    """
+    video = next((v for v in gt["videos"] if v["id"] == video_id), None)
+    if video is None:
+        raise ValueError(f"video {video_id} is not in the ground truth")
+    frames = [read_frame(Path(img_prefix) / name) for name in video["file_names"]]
+    rows, titles = [[frames[f] for f in frame_indices]], ["input"]
+    for title, tracks in tracks_by_row.items():
+        mine = [t for t in tracks if t["video_id"] == video_id]
+        drawn = draw_video_results(frames, mine, categories=gt["categories"],
+                                   score_thr=score_thr)
+        rows.append([drawn[f] for f in frame_indices])
+        titles.append(title)
+    return rows, titles
+
+
+def showcase_frames(video, n=5):
+    """``n`` frame indices of a video centred on its first hard frame (ToyVIS's
+    ``hard_frames``), else evenly spread: the frames a figure should show."""
+    length = video["length"]
+    n = min(n, length)
+    hard = sorted(int(k) for k in video.get("hard_frames", {}))
+    if not hard:
+        return [int(round(i * (length - 1) / max(n - 1, 1))) for i in range(n)]
+    start = min(max(hard[0] - n // 2, 0), length - n)
+    return list(range(start, start + n))

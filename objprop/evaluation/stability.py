@@ -1,0 +1,163 @@
+"""Temporal stability: what AP averages away and the paper argues about.
+
+ObjProp's claim is that propagation keeps objects from dropping out on hard frames. AP sees
+that only indirectly (a video IoU a little higher). These metrics look at it directly, per
+ground-truth track and its best-matching result track:
+
+* ``missed_frames``: fraction of the frames where the object is visible but its result
+  track has no mask (None or empty) — the drop-outs;
+* ``flicker``: number of on → off → on gaps of that result over the object's visible frames
+  (a track that drops out and comes back);
+* ``fragmentation``: number of distinct result tracks (same category) that cover the
+  object (frame IoU ≥ ``iou_thr``) on at least one frame — identity switches / re-starts;
+* ``jitter``: over consecutive frames where both the object and the result are there,
+  |IoU(result_t, result_t+1) − IoU(gt_t, gt_t+1)|: how much more (or less) the predicted
+  mask changes between frames than the object does;
+* with ToyVIS's ``hard_frames``: per-frame recall (frame IoU ≥ ``iou_thr``) on hard frames
+  versus the other frames.
+
+Averages: ``missed_frames``, ``flicker``, ``jitter`` over matched ground-truth tracks
+(``matched_fraction`` says how many that is), ``fragmentation`` over tracks covered by at
+least one result, the recalls over all visible instance-frames (unmatched tracks count as
+misses). An average over no tracks is ``None`` (JSON null), not a reassuring 0.
+"""
+import numpy as np
+
+from . import tracks as T
+
+
+def _mean(values):
+    return float(np.mean(values)) if len(values) else None
+
+
+def flicker_count(on):
+    """Number of off-runs with an on-frame before and after them (on → off → on)."""
+    on = np.asarray(on, dtype=bool)
+    idx = np.flatnonzero(on)
+    if len(idx) < 2:
+        return 0
+    inner = on[idx[0]:idx[-1] + 1]
+    return int(np.count_nonzero(inner[:-1] & ~inner[1:]))   # on→off edges inside the span
+
+
+def _consecutive_ious(track, frames):
+    """IoU of ``track``'s masks at frames t and t+1 for each t in ``frames``."""
+    import pycocotools.mask as mask_utils
+    return np.array([float(np.asarray(mask_utils.iou([track.rles[t]], [track.rles[t + 1]],
+                                                     [0])).ravel()[0]) if
+                     track.areas[t] > 0 and track.areas[t + 1] > 0 else 0.0
+                     for t in frames])
+
+
+def _jitter(det, gt):
+    """Mean |ΔIoU_result − ΔIoU_gt| over consecutive frames with everything visible."""
+    both = det.visible & gt.visible
+    frames = np.flatnonzero(both[:-1] & both[1:])
+    if len(frames) == 0:
+        return None
+    return float(np.mean(np.abs(_consecutive_ious(det, frames) -
+                                _consecutive_ious(gt, frames))))
+
+
+def _video_stats(gts, dets, hard, iou_thr, acc):
+    """Add one video's per-track numbers to the accumulator ``acc``."""
+    inter = T.frame_intersections(dets, gts)
+    vious = T.video_ious(dets, gts, inter)
+    for g, gt in enumerate(gts):
+        if gt.iscrowd:
+            continue
+        visible = gt.visible
+        acc["n_gt"] += 1
+        same = [d for d, det in enumerate(dets) if det.category_id == gt.category_id]
+        fious = {d: T.frame_ious(inter, dets[d], gt, d, g) for d in same}
+        covering = sum(1 for d in same if (fious[d][visible] >= iou_thr).any())
+        if covering:
+            acc["fragmentation"].append(covering)
+        best = max(same, key=lambda d: vious[d, g], default=None)   # first wins ties
+        matched = best is not None and vious[best, g] >= iou_thr
+        hits = fious[best] >= iou_thr if matched else np.zeros(len(visible), bool)
+        for t in np.flatnonzero(visible):
+            acc["hard_hits" if str(t) in hard else "easy_hits"].append(bool(hits[t]))
+        if not matched or not visible.any():
+            continue
+        acc["matched"] += 1
+        on = dets[best].visible[visible]
+        acc["missed_frames"].append(float(np.mean(~on)))
+        acc["flicker"].append(flicker_count(on))
+        jitter = _jitter(dets[best], gt)
+        if jitter is not None:
+            acc["jitter"].append(jitter)
+
+
+def _by_score(dets):
+    """Highest score first (stable), so ties in IoU go to the more confident track."""
+    order = np.argsort([-d.score for d in dets], kind="mergesort")
+    return [dets[i] for i in order]
+
+
+def _accumulate(gt, results, iou_thr):
+    gt_by_video, dt_by_video = T.gt_tracks(gt), T.result_tracks(gt, results)
+    acc = dict(n_gt=0, matched=0, missed_frames=[], flicker=[], fragmentation=[],
+               jitter=[], hard_hits=[], easy_hits=[])
+    for v in gt["videos"]:
+        _video_stats(gt_by_video[v["id"]], _by_score(dt_by_video[v["id"]]),
+                     v.get("hard_frames") or {}, iou_thr, acc)
+    return acc
+
+
+def stability_metrics(gt, results, iou_thr=0.5):
+    """Temporal-stability metrics of ``results`` (see the module docstring).
+
+    Returns ``n_gt_tracks``, ``matched_fraction``, ``missed_frames``, ``flicker``,
+    ``fragmentation``, ``jitter`` and, when any video lists ``hard_frames``,
+    ``recall_easy_frames`` and ``recall_hard_frames``.
+    """
+    acc = _accumulate(gt, results, iou_thr)
+    out = dict(n_gt_tracks=acc["n_gt"],
+               matched_fraction=acc["matched"] / acc["n_gt"] if acc["n_gt"] else None,
+               **{k: _mean(acc[k]) for k in
+                  ("missed_frames", "flicker", "fragmentation", "jitter")})
+    if any(v.get("hard_frames") for v in gt["videos"]):
+        out["recall_easy_frames"] = _mean(acc["easy_hits"])
+        out["recall_hard_frames"] = _mean(acc["hard_hits"])
+    return out
+
+
+def stability_by_frame_kind(gt, results, hard_frames=None, iou_thr=0.5):
+    """Per-frame recall by kind of frame: ``{"easy": r, "blur": r, ...}`` plus
+    ``{"n_easy": n, ...}`` counts of visible instance-frames.
+
+    ``hard_frames``: ``{video_id: {str(frame): kind}}``; by default each video's own
+    ``hard_frames`` (ToyVIS). A recall over no frames is ``None``.
+    """
+    if hard_frames is not None:
+        gt = dict(gt, videos=[dict(v, hard_frames=hard_frames.get(v["id"], {}))
+                              for v in gt["videos"]])
+    gt_by_video, dt_by_video = T.gt_tracks(gt), T.result_tracks(gt, results)
+    hits = {"easy": []}
+    for v in gt["videos"]:
+        kinds = v.get("hard_frames") or {}
+        for g, gtr in enumerate(gt_by_video[v["id"]]):
+            if gtr.iscrowd:
+                continue
+            frame_hits = _frame_hits(gtr, g, gt_by_video[v["id"]],
+                                     _by_score(dt_by_video[v["id"]]), iou_thr)
+            for t in np.flatnonzero(gtr.visible):
+                hits.setdefault(kinds.get(str(t), "easy"), []).append(bool(frame_hits[t]))
+    out = {k: _mean(h) for k, h in hits.items()}
+    out.update({f"n_{k}": len(h) for k, h in hits.items()})
+    return out
+
+
+def _frame_hits(gtr, g, gts, dets, iou_thr):
+    """(F,) bool: the best-matching result covers ground-truth track ``g`` on frame t."""
+    same = [d for d, det in enumerate(dets) if det.category_id == gtr.category_id]
+    if not same:
+        return np.zeros(len(gtr.rles), bool)
+    sub = [dets[d] for d in same]
+    inter = T.frame_intersections(sub, [gtr])
+    vious = T.video_ious(sub, [gtr], inter)[:, 0]
+    best = int(np.argmax(vious))
+    if vious[best] < iou_thr:
+        return np.zeros(len(gtr.rles), bool)
+    return T.frame_ious(inter, sub[best], gtr, best, 0) >= iou_thr

@@ -1,0 +1,170 @@
+"""Tracks as RLE lists, and their overlaps: per frame and over the whole video.
+
+Both the YouTube-VIS stats and the stability metrics compare every result track with every
+ground-truth track of the same video and category. The costly part is the mask overlap;
+this module does it once per frame for all pairs at a time (one ``pycocotools.mask.iou``
+call on compressed RLEs), never per pair and frame in Python, and keeps the per-frame
+intersections so the stability metrics can reuse them.
+
+Video-level IoU as in the YouTube-VIS fork of the COCO API (``ytvoseval.py``)::
+
+    IoU(d, g) = sum_f |d_f ∩ g_f| / sum_f |d_f ∪ g_f|
+
+where a frame with only one side present adds that side's area to the union. Summed over
+frames that is ``I / (A_d + A_g - I)`` with ``A`` the total areas, which is what we compute.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.ytvis import segmentation_kind
+
+
+@dataclass
+class Track:
+    """One annotation or result: compressed RLE (or ``None``) per frame and its areas."""
+    rles: list            # per frame: {"size", "counts"} or None
+    areas: np.ndarray     # (F,) float pixel counts, 0 where None
+    present: np.ndarray   # (F,) bool: a mask is given (it may still be empty)
+    score: float = 0.0
+    category_id: int = 0
+    iscrowd: bool = False
+    avg_area: float = 0.0  # the area used for the small / medium / large ranges
+
+    @property
+    def visible(self):
+        """(F,) bool: a non-empty mask (what "the instance is there" means)."""
+        return self.areas > 0
+
+
+def to_rle(segm, h, w):
+    """Any segmentation the files allow → compressed RLE pycocotools reads, or ``None``."""
+    import pycocotools.mask as mask_utils
+    kind = segmentation_kind(segm)
+    if kind == "none":
+        return None
+    if kind == "polygon":
+        return mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
+    if kind == "rle_list":
+        return mask_utils.frPyObjects(segm, h, w)
+    counts = segm["counts"]
+    # bytes once here, so pycocotools does not re-encode the string on every call
+    return {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str)
+            else counts}
+
+
+def make_track(segms, h, w, score=0.0, category_id=0, iscrowd=False, file_areas=None):
+    """Build a ``Track``; ``avg_area`` is the mean of the truthy per-frame areas, as
+    ytvos.py computes it (``[a for a in areas if a]``: null *and* zero areas are left out),
+    from ``file_areas`` (ground truth's ``areas`` list) when given, else from the masks."""
+    import pycocotools.mask as mask_utils
+    rles = [to_rle(s, h, w) for s in segms]
+    present = np.array([r is not None for r in rles], dtype=bool)
+    areas = np.zeros(len(rles))
+    if present.any():
+        areas[present] = mask_utils.area([r for r in rles if r is not None])
+    source = areas if file_areas is None else file_areas
+    truthy = [float(a) for a in source if a]
+    return Track(rles=rles, areas=areas, present=present, score=float(score),
+                 category_id=category_id, iscrowd=bool(iscrowd),
+                 avg_area=float(np.mean(truthy)) if truthy else 0.0)
+
+
+def gt_tracks(gt):
+    """``{video_id: [Track per annotation, in file order]}`` (every video present)."""
+    videos = {v["id"]: v for v in gt["videos"]}
+    out = {vid: [] for vid in videos}
+    for a in gt.get("annotations", []):
+        v = videos[a["video_id"]]
+        out[v["id"]].append(make_track(a["segmentations"], v["height"], v["width"],
+                                       category_id=a["category_id"],
+                                       iscrowd=a.get("iscrowd", 0),
+                                       file_areas=a.get("areas")))
+    return out
+
+
+def result_tracks(gt, results):
+    """``{video_id: [Track per result, in file order]}`` for the ground truth's videos.
+
+    Extra keys (``track_id``, ``filled``) are ignored: the metrics score masks only.
+    """
+    videos = {v["id"]: v for v in gt["videos"]}
+    out = {vid: [] for vid in videos}
+    for r in results:
+        v = videos[r["video_id"]]
+        out[v["id"]].append(make_track(r["segmentations"], v["height"], v["width"],
+                                       score=r["score"], category_id=r["category_id"]))
+    return out
+
+
+def frame_intersections(dets, gts):
+    """(F, D, G) pixel counts |d_f ∩ g_f|: one batched RLE call per frame.
+
+    ``pycocotools.mask.iou`` returns i / u with u = a_d + a_g - i, so i is recovered
+    exactly as round(iou * (a_d + a_g) / (1 + iou)) (integers far below 2**53).
+    """
+    import pycocotools.mask as mask_utils
+    n_frames = len(dets[0].rles) if dets else len(gts[0].rles) if gts else 0
+    inter = np.zeros((n_frames, len(dets), len(gts)))
+    if not dets or not gts:
+        return inter
+    d_present = np.stack([d.present for d in dets])   # (D, F)
+    g_present = np.stack([g.present for g in gts])    # (G, F)
+    d_areas = np.stack([d.areas for d in dets])
+    g_areas = np.stack([g.areas for g in gts])
+    for f in np.flatnonzero(d_present.any(0) & g_present.any(0)):
+        di, gi = np.flatnonzero(d_present[:, f]), np.flatnonzero(g_present[:, f])
+        iou = np.asarray(mask_utils.iou([dets[i].rles[f] for i in di],
+                                        [gts[j].rles[f] for j in gi], [0] * len(gi)),
+                         dtype=float).reshape(len(di), len(gi))
+        iou = np.clip(iou, 0, None)   # -1 would mean a size mismatch: validated away
+        total = d_areas[di, f][:, None] + g_areas[gi, f][None, :]
+        inter[f][np.ix_(di, gi)] = np.rint(iou * total / (1 + iou))
+    return inter
+
+
+def video_ious(dets, gts, inter=None):
+    """(D, G) video IoUs. Crowd ground truth uses COCO's crowd IoU, summed over frames:
+    intersection / the result's own area (being inside a crowd region costs nothing)."""
+    if inter is None:
+        inter = frame_intersections(dets, gts)
+    if not dets or not gts:
+        return np.zeros((len(dets), len(gts)))
+    i = inter.sum(0)
+    a_d = np.array([d.areas.sum() for d in dets])[:, None]
+    a_g = np.array([g.areas.sum() for g in gts])[None, :]
+    crowd = np.array([g.iscrowd for g in gts])[None, :]
+    union = np.where(crowd, a_d, a_d + a_g - i)
+    return np.divide(i, union, out=np.zeros_like(i), where=union > 0)
+
+
+def frame_ious(inter, det, gt, d_index, g_index):
+    """(F,) per-frame IoU of one result and one ground-truth track (0 where either is
+    missing or both are empty)."""
+    i = inter[:, d_index, g_index]
+    union = det.areas + gt.areas - i
+    both = det.present & gt.present
+    return np.divide(i, union, out=np.zeros_like(i), where=both & (union > 0))
+
+
+def video_ious_reference(dets, gts):
+    """The slow, obviously-right video IoU: per pair, per frame, decode both masks and
+    count pixels, as ``ytvoseval.computeIoU`` loops. Only the benchmark and the tests use
+    it, to check ``video_ious`` against it."""
+    import pycocotools.mask as mask_utils
+    ious = np.zeros((len(dets), len(gts)))
+    for i, det in enumerate(dets):
+        for j, gt in enumerate(gts):
+            inter = union = 0.0
+            for rd, rg in zip(det.rles, gt.rles):
+                md = None if rd is None else mask_utils.decode(rd).astype(bool)
+                mg = None if rg is None else mask_utils.decode(rg).astype(bool)
+                if md is not None and mg is not None:
+                    inter += np.logical_and(md, mg).sum()
+                    union += md.sum() if gt.iscrowd else np.logical_or(md, mg).sum()
+                elif md is not None:
+                    union += md.sum()
+                elif mg is not None and not gt.iscrowd:
+                    union += mg.sum()
+            ious[i, j] = inter / union if union > 0 else 0.0
+    return ious

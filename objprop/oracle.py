@@ -1,0 +1,410 @@
+"""Table 1: the oracle study — which component limits MaskTrack R-CNN (and ObjProp)?
+
+The trained model runs online over a split several times; each time, some of its per-frame
+outputs are replaced by the ground truth (GT) of that frame through the detector's
+:class:`~objprop.models.detectors.FrameHook` (see :mod:`objprop.models.detectors` for the
+four steps of a frame). The rows are cumulative, as in the paper's Table 1::
+
+    MaskTrack R-CNN      no oracle
+    + box                box
+    + class              box, class
+    + mask               box, class, mask
+    + track              box, class, mask, track
+
+How each oracle is applied, in one frame (GT = :meth:`YouTubeVISDataset.get_frame_ann`:
+non-crowd instances present in the frame, boxes x1 y1 x2 y2 in original pixels):
+
+``box``
+    Each detected box is replaced by the GT box with which it has the highest IoU; its score
+    and label are kept, and the mask head then predicts the mask inside the new box. A
+    detection that overlaps no GT box (IoU 0) is kept unchanged (the paper is silent on
+    this case). Several detections may snap to the same GT box: the duplicates are kept (as
+    the paper describes no suppression); each carries its own score and label.
+``class``
+    The box head's output is replaced by the frame's GT boxes and GT labels, score 1.0 each:
+    exactly one detection per GT instance and no other detection. It implies ``box``. With
+    ``class`` on, ObjProp's empty-instance filling is switched off (``max_fill=0``): the GT
+    boxes already cover every instance of the frame, so a fill could only add a duplicate.
+``mask``
+    The mask of each detection assigned to a GT instance is replaced by that instance's GT
+    mask. Assigned means: with ``class``, detection k *is* GT instance k; with ``box``, the
+    GT box it snapped to; with neither, the GT box of highest IoU if that IoU is at least
+    ``match_iou`` (0.5), many-to-one. The predicted mask of an unassigned detection is kept.
+``track``
+    Identities come from the GT instance ids: detections are taken in descending score, each
+    gets the id of the GT instance it is assigned to (as for ``mask``) unless a
+    higher-scoring detection of this frame already took it. A detection left without a GT
+    instance gets a fresh id, used for that single detection only, taken from a counter
+    that starts above every annotation id of the data set, so fresh ids never collide with
+    GT ids or with each other. The tracker's own matching is bypassed (``forced_ids``).
+
+Every number in ``table1.json`` is in **percent** (the YouTube-VIS stats × 100; a stat that
+is -1, no GT in that area range, stays -1); ``gain`` is a row's mAP minus the previous row's.
+"""
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ObjPropError
+from .models.detectors import FrameHook
+
+ORACLES = ("box", "class", "mask", "track")
+ORACLE_ROWS = [("MaskTrack R-CNN", ()), ("+ box", ("box",)), ("+ class", ("box", "class")),
+               ("+ mask", ("box", "class", "mask")),
+               ("+ track", ("box", "class", "mask", "track"))]
+PAPER_TABLE1_SOURCE = ("Chakravarthy et al. (ObjProp), Table 1: oracle study of MaskTrack "
+                       "R-CNN on the mini-val split of YouTube-VIS (mAP, percent)")
+PAPER_TABLE1 = dict(source=PAPER_TABLE1_SOURCE, rows=[
+    dict(name="MaskTrack R-CNN", oracles=[], AP=36.8, gain=None),
+    dict(name="+ box", oracles=["box"], AP=41.9, gain=5.1),
+    dict(name="+ class", oracles=["box", "class"], AP=53.1, gain=11.2),
+    dict(name="+ mask", oracles=["box", "class", "mask"], AP=85.3, gain=32.2),
+    dict(name="+ track", oracles=["box", "class", "mask", "track"], AP=100.0, gain=14.7),
+])
+STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm",
+             "ARl")
+TABLE1_COLUMNS = [("mAP", "AP"), ("gain", "gain"), ("AP@50", "AP50"), ("AP@75", "AP75"),
+                  ("AR@1", "AR1"), ("AR@10", "AR10")]
+COMPONENTS = dict(box="box localisation", **{"class": "classification (the box head)"},
+                  mask="mask prediction", track="tracking (identity association)")
+FRESH_ID_BASE = 1 << 30  # a standalone hook's fresh ids (the factory starts above GT ids)
+
+
+def normalize_oracles(oracles):
+    """Oracle names in canonical order (``class`` implies ``box``); rejects unknown names.
+    Accepts an iterable of names or a comma-separated string."""
+    if isinstance(oracles, str):
+        oracles = [o for o in oracles.replace(" ", "").split(",") if o and o != "none"]
+    names = set(oracles or ())
+    unknown = sorted(names - set(ORACLES))
+    if unknown:
+        raise ObjPropError(f"unknown oracle(s) {', '.join(unknown)}; choose from "
+                           f"{', '.join(ORACLES)}")
+    if "class" in names:
+        names.add("box")
+    return tuple(o for o in ORACLES if o in names)
+
+
+def _box_iou(a, b):
+    from mmdet.core import bbox_overlaps
+    return bbox_overlaps(a, b)
+
+
+# --------------------------------------------------------------------------- hooks
+
+class OracleHook(FrameHook):
+    """A frame hook for one frame that applies ``oracles`` (see the module docstring
+    for exactly how each is applied).
+
+    Args:
+        gt_frame_fn: zero-argument callable returning the frame's GT (``bboxes`` (m, 4)
+            x1 y1 x2 y2 original pixels, ``labels`` (m,) 0-based, ``masks`` (m, H, W) bool,
+            ``ids`` (m,)), or that dict itself; called once, when first needed.
+        oracles: names among ``box``, ``class``, ``mask``, ``track``.
+        fresh_id: callable returning a new, never-used track id (``track``).
+        match_iou: IoU a detection needs with a GT box to be assigned to it when neither
+            ``box`` nor ``class`` snapped it (``mask`` and ``track`` alone).
+
+    The hook is made per frame; ``detections`` runs first and records, per detection, the
+    index of its GT instance (``gt_index``, -1 for none) and its score for the later steps.
+    """
+
+    def __init__(self, gt_frame_fn, oracles, fresh_id=None, match_iou=0.5):
+        self.oracles = normalize_oracles(oracles)
+        self._gt_fn = gt_frame_fn
+        self._gt = None
+        self.fresh_id = fresh_id or itertools.count(FRESH_ID_BASE).__next__
+        self.match_iou = match_iou
+        self.gt_index = None
+        self.scores = None
+
+    @property
+    def gt(self):
+        if self._gt is None:
+            self._gt = self._gt_fn() if callable(self._gt_fn) else self._gt_fn
+        return self._gt
+
+    def detections(self, meta, bboxes, scores, labels):
+        import torch
+        gt = self.gt
+        gt_boxes = torch.as_tensor(np.asarray(gt["bboxes"], np.float32)).reshape(-1, 4)
+        gt_boxes = gt_boxes.to(bboxes)
+        if "class" in self.oracles:
+            m = len(gt_boxes)
+            bboxes = gt_boxes.clone()
+            scores = scores.new_ones(m)
+            labels = torch.as_tensor(np.asarray(gt["labels"], np.int64)).to(labels)
+            self.gt_index = np.arange(m)
+        else:
+            n, m = len(bboxes), len(gt_boxes)
+            if n and m:
+                best_iou, best = _box_iou(bboxes, gt_boxes).max(dim=1)
+            else:
+                best_iou = bboxes.new_zeros(n)
+                best = torch.zeros(n, dtype=torch.long, device=bboxes.device)
+            if "box" in self.oracles:
+                snap = best_iou > 0
+                if m:
+                    bboxes = torch.where(snap[:, None], gt_boxes[best], bboxes)
+            else:
+                snap = best_iou >= self.match_iou
+            self.gt_index = np.where(snap.cpu().numpy(), best.cpu().numpy(), -1)
+        self.scores = scores.detach().cpu().numpy()
+        return bboxes, scores, labels
+
+    def masks(self, meta, bboxes, labels, masks):
+        if "mask" not in self.oracles or not len(masks):
+            return masks
+        gt_masks = np.asarray(self.gt["masks"], bool)
+        if gt_masks.shape[1:] != masks.shape[1:]:
+            raise ObjPropError(f"GT masks are {gt_masks.shape[1:]} but the frame is "
+                               f"{masks.shape[1:]} (video {meta.get('video_id')}, frame "
+                               f"{meta.get('frame_id')})")
+        out = masks.copy()
+        for k, g in enumerate(self.gt_index):
+            if g >= 0:
+                out[k] = gt_masks[g]
+        return out
+
+    def track_ids(self, meta, bboxes, labels, masks):
+        if "track" not in self.oracles:
+            return None
+        gt_ids = np.asarray(self.gt["ids"])
+        ids, taken = [None] * len(self.gt_index), set()
+        for k in np.argsort(-self.scores, kind="stable"):
+            g = int(self.gt_index[k])
+            if g >= 0 and g not in taken:
+                taken.add(g)
+                ids[k] = int(gt_ids[g])
+            else:
+                ids[k] = int(self.fresh_id())
+        return ids
+
+
+class OracleHookFactory:
+    """``hook_factory`` for :func:`~objprop.inference.run_inference`: one
+    :class:`OracleHook` per frame, GT from ``dataset.get_frame_ann``; the fresh-id counter is
+    shared by the whole run and starts above every annotation id of the data set."""
+
+    def __init__(self, oracles, match_iou=0.5):
+        self.oracles = normalize_oracles(oracles)
+        self.match_iou = match_iou
+        self._counter = None
+
+    def __call__(self, dataset, video_index, frame_index):
+        if not self.oracles:
+            return None
+        if self._counter is None:
+            top = max((a["id"] for anns in dataset.video_anns for a in anns), default=0)
+            self._counter = itertools.count(int(top) + 1)
+        return OracleHook(lambda: dataset.get_frame_ann(video_index, frame_index),
+                          self.oracles, fresh_id=self._counter.__next__,
+                          match_iou=self.match_iou)
+
+
+def set_filling_for(model, oracles, default_max_fill):
+    """ObjProp: filling off (``max_fill=0``) when ``class`` is on, else its configured value.
+    Returns the ``max_fill`` used (None for a model without filling)."""
+    if not hasattr(model, "prop_cfg"):
+        return None
+    model.prop_cfg["max_fill"] = 0 if "class" in oracles else default_max_fill
+    return model.prop_cfg["max_fill"]
+
+
+# --------------------------------------------------------------------------- the study
+
+def resolve_rows(rows=None):
+    """``None`` → :data:`ORACLE_ROWS`; a list of ``(name, oracles)`` pairs as is; a single
+    combination (names, or ``"box,class"``) → the no-oracle row and that combination."""
+    if rows is None:
+        return [(n, normalize_oracles(o)) for n, o in ORACLE_ROWS]
+    if isinstance(rows, str) or all(isinstance(r, str) for r in rows):
+        combo = normalize_oracles(rows)
+        out = [(ORACLE_ROWS[0][0], ())]
+        if combo:
+            out.append((" ".join(f"+ {o}" for o in combo), combo))
+        return out
+    return [(n, normalize_oracles(o)) for n, o in rows]
+
+
+def _percent(v):
+    v = float(v)
+    return v if v < 0 else 100.0 * v
+
+
+def _slug(oracles):
+    return "_".join(oracles) if oracles else "none"
+
+
+def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="results/oracle",
+                     rows=None, max_videos=None, progress=True, cfg_options=None,
+                     device="cpu", match_iou=0.5):
+    """Run the model once per row of the study, evaluate each row, write the table.
+
+    ``rows``: ``None`` for the paper's five cumulative rows, or a single combination (see
+    :func:`resolve_rows`). ``checkpoint=None`` runs randomly initialised weights (tests).
+    Writes ``out_dir/results_<oracles>.json`` (YouTube-VIS results) per row and
+    ``out_dir/table1.json``; returns the table: ``{"rows": [{"name", "oracles", "AP", ...,
+    "gain", "results", "max_fill"}], "split", "config", "checkpoint", ...}``, all stats in
+    percent. The no-oracle row is named after the model (MaskTrack R-CNN or ObjProp).
+    """
+    from .config import load_config
+    from .evaluation import ytvis_evaluate
+    from .inference import build_model, build_test_dataset, run_inference
+    from .io import write_json_atomic
+    from .report import subset_gt
+    rows = resolve_rows(rows)
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise ObjPropError("checkpoint not found", path=checkpoint)
+    cfg = load_config(config, data_root=data_root, cfg_options=cfg_options, test_split=split)
+    model = build_model(cfg, checkpoint, device=device)
+    dataset = build_test_dataset(cfg)
+    ids = [v["id"] for v in dataset.vid_infos][:max_videos]
+    gt = subset_gt(cfg.data.test.ann_file, ids)
+    default_fill = model.prop_cfg.get("max_fill") if hasattr(model, "prop_cfg") else None
+    model_name = "ObjProp" if hasattr(model, "prop_cfg") else "MaskTrack R-CNN"
+    out_dir = Path(out_dir)
+    table_rows = []
+    try:
+        for name, oracles in rows:
+            max_fill = set_filling_for(model, oracles, default_fill)
+            results = run_inference(model, dataset, OracleHookFactory(oracles, match_iou),
+                                    progress=progress, video_ids=ids)
+            path = write_json_atomic(results, out_dir / f"results_{_slug(oracles)}.json")
+            metrics = ytvis_evaluate(gt, results)
+            row = dict(name=model_name if not oracles and name == ORACLE_ROWS[0][0] else name,
+                       oracles=list(oracles), **{k: _percent(metrics[k]) for k in STAT_KEYS})
+            row["gain"] = row["AP"] - table_rows[-1]["AP"] if table_rows else None
+            row.update(results=str(path), max_fill=max_fill, tracks=len(results),
+                       per_category_AP={k: _percent(v) for k, v in
+                                        (metrics.get("per_category_AP") or {}).items()})
+            table_rows.append(row)
+    finally:
+        set_filling_for(model, (), default_fill)
+    table = dict(rows=table_rows, split=split, config=str(config),
+                 checkpoint=None if checkpoint is None else str(checkpoint),
+                 data_root=str(data_root), ann_file=cfg.data.test.ann_file, video_ids=ids,
+                 units="percent", match_iou=match_iou, paper=PAPER_TABLE1)
+    write_json_atomic(table, out_dir / "table1.json", indent=2)
+    return table
+
+
+def load_table(path):
+    path = Path(path)
+    if not path.is_file():
+        raise ObjPropError("no oracle-study table: run the oracle study first", path=path)
+    return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------- presentation
+
+def _paper_row(oracles):
+    for r in PAPER_TABLE1["rows"]:
+        if tuple(r["oracles"]) == tuple(normalize_oracles(oracles)):
+            return r
+    return None
+
+
+def _fmt(v, signed=False):
+    if v is None:
+        return "–"
+    return f"{v:+.1f}" if signed else f"{v:.1f}"
+
+
+def table1_markdown(table, paper=True):
+    """Table 1 as markdown: the measured rows (percent) and, with ``paper``, the paper's mAP
+    and gain for the same oracle combination beside them."""
+    heads = ["Row", "Oracles", *(h for h, _ in TABLE1_COLUMNS)]
+    if paper:
+        heads += ["paper mAP", "paper gain"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
+    for r in table["rows"]:
+        cells = [r["name"], ", ".join(r["oracles"]) or "none"]
+        cells += [_fmt(r.get(k), signed=(k == "gain")) for _, k in TABLE1_COLUMNS]
+        if paper:
+            p = _paper_row(r["oracles"])
+            cells += [_fmt(p["AP"]), _fmt(p["gain"], True)] if p else ["–", "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if paper:
+        lines += ["", f"Paper: {PAPER_TABLE1_SOURCE}."]
+    return "\n".join(lines)
+
+
+def _added(table):
+    """(label, measured gain, paper gain or None) for each row after the first."""
+    out = []
+    rows = table["rows"]
+    for prev, r in zip(rows, rows[1:]):
+        new = [o for o in r["oracles"] if o not in prev["oracles"]]
+        p = _paper_row(r["oracles"])
+        paper_gain = p["gain"] if p and _paper_row(prev["oracles"]) else None
+        out.append(("+".join(new) or "none", r["gain"], paper_gain))
+    return out
+
+
+def plot_gains(table):
+    """Bars of the mAP gain each added oracle brings: measured (solid) beside the paper's
+    (hatched, Table 1)."""
+    import matplotlib.pyplot as plt
+    added = _added(table)
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    x = np.arange(len(added))
+    ax.bar(x - 0.2, [a[1] for a in added], 0.4, label="measured here", color="C0")
+    ax.bar(x + 0.2, [a[2] if a[2] is not None else 0.0 for a in added], 0.4,
+           label="paper (YouTube-VIS mini-val)", color="C1", hatch="//", alpha=0.6)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(x, [f"+ {a[0]}" for a in added])
+    ax.set_ylabel("mAP gain (points)")
+    ax.set_title("Table 1: what each oracle adds over the previous row")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def limiting_component(table):
+    """One sentence naming the oracle with the largest measured gain (and the paper's)."""
+    added = _added(table)
+    if not added:
+        return "The table has no oracle row: nothing to compare."
+    label, gain, _ = max(added, key=lambda a: a[1])
+    what = " and ".join(COMPONENTS.get(o, o) for o in label.split("+"))
+    paper = max(_added(PAPER_TABLE1), key=lambda a: a[1])
+    return (f"Here the largest gain comes from the **{label}** oracle ({gain:+.1f} mAP): "
+            f"{what} is the component that limits this model most; in the paper it is the "
+            f"{paper[0]} oracle ({paper[1]:+.1f} mAP), i.e. "
+            f"{COMPONENTS[paper[0]]}.")
+
+
+# --------------------------------------------------------------------------- command line
+
+def add_oracle_arguments(p):
+    p.add_argument("--config", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", help="data folder in the official layout (default: config's)")
+    p.add_argument("--split", default="valid",
+                   help="split to run on (the paper: minival, carved by "
+                        "data_scripts/prepare_youtube_vis.py)")
+    p.add_argument("--out", required=True, help="folder for table1.json and results files")
+    p.add_argument("--oracles", help="a single combination, e.g. box,class (default: the "
+                                     "paper's five cumulative rows)")
+    p.add_argument("--max-videos", type=int, default=None)
+    p.add_argument("--match-iou", type=float, default=0.5,
+                   help="IoU for assigning a detection to a GT instance when no box/class "
+                        "oracle snapped it")
+    p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE")
+    p.add_argument("--device", default="cpu")
+
+
+def run_from_args(args):
+    from .config import parse_cfg_options
+    rows = None if not args.oracles else args.oracles
+    table = run_oracle_study(args.config, args.checkpoint, args.data, split=args.split,
+                             out_dir=args.out, rows=rows, max_videos=args.max_videos,
+                             progress=True, cfg_options=parse_cfg_options(args.cfg_options),
+                             device=args.device, match_iou=args.match_iou)
+    print(table1_markdown(table))
+    print()
+    print(limiting_component(table).replace("**", ""))
+    print(f"wrote {Path(args.out) / 'table1.json'}")

@@ -1,0 +1,111 @@
+"""The book as a product: chapter parameters, the nbval notebooks, and the HTML report.
+
+nbval itself re-executes ``tests/notebooks/NN_<chapter>.ipynb`` (the smoke-mode runs made by
+``python -m objprop.book smoke-notebooks``) as part of ``make test`` and compares the cells
+tagged ``# NBVAL_CHECK_OUTPUT``; these tests check what nbval cannot: that every chapter has
+such a notebook, that papermill's parameters reach each chapter, and that jupyter-book renders
+the executed chapters into pages with their tables and figures (in headless Chromium).
+"""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from objprop.book import CHAPTERS, chapter_parameters, repo_root
+
+NOTEBOOKS = repo_root() / "tests" / "notebooks"
+
+
+def _declared(name):
+    import jupytext
+    nb = jupytext.read(repo_root() / "book" / f"{name}.md")
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{name}.md needs exactly one tagged parameters cell"
+    names = set()
+    for line in cells[0].source.splitlines():
+        m = re.match(r"^([A-Za-z_]\w*)\s*=", line)
+        if m:
+            names.add(m.group(1))
+    return names
+
+
+@pytest.mark.parametrize("smoke", [False, True])
+def test_every_parameter_the_book_passes_is_declared(smoke):
+    for name, params in chapter_parameters(smoke=smoke).items():
+        missing = set(params) - _declared(name)
+        assert not missing, f"book/{name}.md does not declare {missing}"
+
+
+def test_each_chapter_has_an_nbval_notebook():
+    have = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert have == [f"{i:02d}_{n}.ipynb" for i, n in enumerate(CHAPTERS, 1)]
+    import nbformat
+    for p in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(p, as_version=4)
+        checked = [c for c in nb.cells if c.cell_type == "code"
+                   and "NBVAL_CHECK_OUTPUT" in c.source]
+        for c in checked:
+            assert c.outputs, f"{p.name}: a checked cell has no stored output to compare"
+
+
+def _chromium():
+    for exe in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(exe):
+            return shutil.which(exe)
+    pytest.fail("headless Chromium is missing: `make setup` installs Debian's chromium")
+
+
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    """jupyter-book builds the committed smoke notebooks with the repo's _toc/_config."""
+    root = tmp_path_factory.mktemp("book")
+    for f in ("_toc.yml", "_config.yml"):
+        shutil.copy(repo_root() / f, root / f)
+    executed = root / "book" / "_executed"
+    executed.mkdir(parents=True)
+    for i, name in enumerate(CHAPTERS, 1):
+        shutil.copy(NOTEBOOKS / f"{i:02d}_{name}.ipynb", executed / f"{name}.ipynb")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    run = subprocess.run([str(jb), "build", ".", "--path-output", "."], cwd=root,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return root / "_build" / "html"
+
+
+def _dom(page):
+    run = subprocess.run([_chromium(), *CHROME_FLAGS, "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-1000:]
+    return run.stdout
+
+
+def test_html_report_renders_tables_and_figures(built_book, tmp_path):
+    html = built_book
+    assert (html / "index.html").is_file()
+    pages = {n: html / "book" / "_executed" / f"{n}.html" for n in CHAPTERS}
+    for name, page in pages.items():
+        assert page.is_file(), f"no page for {name}"
+    expect = {"oracle": ("<table", "<img"), "evaluation": ("<table", "<img"),
+              "data": ("<img",), "qualitative": ("<img",), "stability": ("<table", "<img"),
+              "train": ("<img",)}
+    for name, needles in expect.items():
+        dom = _dom(pages[name])
+        for needle in needles:
+            assert needle in dom, f"{name}.html renders no {needle}"
+        # a rendered image must carry data (jupyter-book writes PNGs beside the page)
+        for src in re.findall(r'<img[^>]+src="([^"]+\.png)"', dom):
+            target = (pages[name].parent / src).resolve()
+            assert target.is_file() and target.stat().st_size > 2000, src
+    assert "36.0" in _dom(pages["evaluation"])  # the paper's row is quoted beside ours
+    shot = tmp_path / "evaluation.png"
+    subprocess.run([_chromium(), *CHROME_FLAGS, f"--screenshot={shot}",
+                    "--window-size=1200,1600", pages["evaluation"].as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10000
