@@ -12,8 +12,9 @@ from objprop.config import load_config
 from objprop.inference import build_model, build_test_dataset, run_inference
 from tests.model_utils import CONFIGS
 
-# a random model scores every class near 1/6: keep every detection so there are some
-DETECT_ALL = {"model.test_cfg.rcnn.score_thr": 0.0}
+# a random model scores every class near 1/6: keep every detection so there are some; and
+# run the 64x96 frames at their own size (the toy configs upscale them to 288x160)
+DETECT_ALL = {"model.test_cfg.rcnn.score_thr": 0.0, "data.test.pipeline.1.img_scale": (96, 64)}
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +33,19 @@ def checkpoints(tmp_path_factory):
 @pytest.fixture(scope="module")
 def masktrack_run(toyvis_small, checkpoints):
     """MaskTrack R-CNN and the valid split, and a function running it with some oracles
-    that returns every frame's output keyed by (video index, frame index)."""
+    over the first video that returns every frame's output keyed by (video index, frame
+    index)."""
     cfg = load_config(CONFIGS["masktrack"], data_root=toyvis_small, cfg_options=DETECT_ALL)
     model = build_model(cfg, checkpoints["masktrack"])
     dataset = build_test_dataset(cfg)
+    first_video = [dataset.vid_infos[0]["id"]]
 
-    def run(oracles=()):
+    def run(oracles=(), match_iou=0.5):
         outs = {}
-        run_inference(model, dataset, oracle.OracleHookFactory(oracles), progress=False,
-                      on_frame=lambda vi, fi, out: outs.__setitem__((vi, fi), out))
+        run_inference(model, dataset, oracle.OracleHookFactory(oracles, match_iou),
+                      progress=False,
+                      on_frame=lambda vi, fi, out: outs.__setitem__((vi, fi), out),
+                      video_ids=first_video)
         return outs
     return dataset, run
 
@@ -125,7 +130,7 @@ def _same(a, b, keys):
 
 def test_track_oracle_alone_changes_only_ids(masktrack_run, baseline):
     dataset, run = masktrack_run
-    outs = run(("track",))
+    outs = run(("track",), match_iou=0.2)
     assert any(len(o["bboxes"]) for o in baseline.values())
     top_gt_id = max(a["id"] for anns in dataset.video_anns for a in anns)
     used_gt_ids = set()
@@ -142,19 +147,20 @@ def test_track_oracle_alone_changes_only_ids(masktrack_run, baseline):
 
 def test_mask_oracle_alone_changes_only_masks(masktrack_run, baseline):
     dataset, run = masktrack_run
-    outs = run(("mask",))
+    match_iou = 0.2  # a random model's boxes rarely reach 0.5 IoU: more masks to check
+    outs = run(("mask",), match_iou)
     replaced = 0
     for key, base in baseline.items():
         out, gt = outs[key], dataset.get_frame_ann(*key)
         _same(out, base, ("bboxes", "scores", "labels", "track_ids"))
         for k in range(len(out["bboxes"])):
             iou = _iou(out["bboxes"][k:k + 1], gt["bboxes"])
-            if iou.size and iou.max() >= 0.5:
+            if iou.size and iou.max() >= match_iou:
                 assert (out["masks"][k] == gt["masks"][iou.argmax()]).all()
                 replaced += 1
             else:
                 assert (out["masks"][k] == base["masks"][k]).all()
-    assert replaced > 0
+    assert replaced >= 5
 
 
 def test_box_oracle_alone_keeps_scores_and_labels(masktrack_run, baseline):
@@ -171,7 +177,7 @@ def test_box_oracle_alone_keeps_scores_and_labels(masktrack_run, baseline):
                 snapped += 1
             else:
                 assert np.array_equal(out["bboxes"][k], box)
-    assert snapped > 0
+    assert snapped >= 10
 
 
 def test_class_oracle_alone_gives_gt_boxes_and_labels(masktrack_run, baseline):
@@ -217,7 +223,8 @@ def test_cli_writes_table_and_reports_a_bad_checkpoint(toyvis_small, checkpoints
     from objprop.cli import main
     common = ["oracle", "--config", CONFIGS["masktrack"], "--data", str(toyvis_small),
               "--split", "valid", "--out", str(tmp_path / "out"), "--max-videos", "1",
-              "--cfg-options", "model.test_cfg.rcnn.score_thr=0.0"]
+              "--cfg-options", "model.test_cfg.rcnn.score_thr=0.0",
+              "data.test.pipeline.1.img_scale=(96,64)"]
     assert main(common + ["--checkpoint", str(checkpoints["masktrack"]),
                           "--oracles", "class,mask,track"]) == 0
     table = json.loads((tmp_path / "out" / "table1.json").read_text())
