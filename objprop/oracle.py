@@ -48,7 +48,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ObjPropError
-from .models.detectors import FrameHook
+from .evaluation import STAT_NAMES
+from .hooks import FrameHook
 
 ORACLES = ("box", "class", "mask", "track")
 ORACLE_ROWS = [("MaskTrack R-CNN", ()), ("+ box", ("box",)), ("+ class", ("box", "class")),
@@ -63,8 +64,6 @@ PAPER_TABLE1 = dict(source=PAPER_TABLE1_SOURCE, rows=[
     dict(name="+ mask", oracles=["box", "class", "mask"], AP=85.3, gain=32.2),
     dict(name="+ track", oracles=["box", "class", "mask", "track"], AP=100.0, gain=14.7),
 ])
-STAT_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm",
-             "ARl")
 TABLE1_COLUMNS = [("mAP", "AP"), ("gain", "gain"), ("AP@50", "AP50"), ("AP@75", "AP75"),
                   ("AR@1", "AR1"), ("AR@10", "AR10")]
 COMPONENTS = dict(box="box localisation", **{"class": "classification (the box head)"},
@@ -275,7 +274,7 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
             path = write_json_atomic(results, out_dir / f"results_{_slug(oracles)}.json")
             metrics = ytvis_evaluate(gt, results)
             row = dict(name=model_name if not oracles and name == ORACLE_ROWS[0][0] else name,
-                       oracles=list(oracles), **{k: _percent(metrics[k]) for k in STAT_KEYS})
+                       oracles=list(oracles), **{k: _percent(metrics[k]) for k in STAT_NAMES})
             row["gain"] = row["AP"] - table_rows[-1]["AP"] if table_rows else None
             row.update(results=str(path), max_fill=max_fill, tracks=len(results),
                        per_category_AP={k: _percent(v) for k, v in

@@ -385,10 +385,17 @@ def _make_saves_atomic(runner):
         with atomic_path(path) as tmp:
             save_checkpoint(runner.model, str(tmp),
                             optimizer=runner.optimizer if save_optimizer else None, meta=meta)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's files are private
         if create_symlink:
             _replace_link(path, Path(out_dir) / "latest.pth")
 
     runner.save_checkpoint = save
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _replace_link(target, link):
@@ -442,6 +449,16 @@ def _setup_logger(log_file, rank):
         fh.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
         logger.addHandler(fh)
         logger.setLevel(logging.INFO)
+        # mmcv's init_weights dumps every parameter's initialisation (hundreds of lines) to
+        # the first mmcv-made logger's file, or to its console when it has none
+        from mmcv.utils.logging import logger_initialized
+        first = logging.getLogger(next(iter(logger_initialized)))
+        if first is not logger:
+            for h in list(first.handlers):
+                if isinstance(h, logging.FileHandler):
+                    first.removeHandler(h)
+                    h.close()
+            first.addHandler(fh)
     else:
         logger.setLevel(logging.ERROR)
     return logger

@@ -24,21 +24,8 @@ from mmdet.models.detectors import TwoStageDetector
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 
+from ..hooks import FrameHook  # noqa: F401  (re-exported: the hook protocol lives there)
 from .tracker import OnlineTracker
-
-
-class FrameHook:
-    """Pass-through hook; subclasses override a step of the per-frame test pipeline."""
-
-    def detections(self, meta, bboxes, scores, labels):
-        return bboxes, scores, labels
-
-    def masks(self, meta, bboxes, labels, masks):
-        return masks
-
-    def track_ids(self, meta, bboxes, labels, masks):
-        """Return a list of ids to force, or None to let the tracker decide."""
-        return None
 
 
 @HEADS.register_module()
