@@ -32,10 +32,10 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
     params = {
         "intro": dict(common),
         "data": dict(common, seed=seed),
-        "train": dict(common, **toy, gpus=0, procs=1, work_dir=work_dir),
+        "train": dict(common, **toy, gpus=0, procs=1, work_dir=work_dir, seed=seed),
         "oracle": dict(common, config=toy["baseline_config"]),
         "evaluation": dict(common, **toy),
-        "qualitative": dict(common, **toy),
+        "qualitative": dict(common),
         "stability": dict(common),
     }
     if smoke:

@@ -27,7 +27,7 @@ def build_model(cfg, checkpoint=None, device="cpu"):
 
 
 def build_test_dataset(cfg):
-    import objprop.data  # noqa: F401  (registers YouTubeVISDataset)
+    import objprop.data.dataset  # noqa: F401  (registers YouTubeVISDataset)
     from mmdet.datasets import build_dataset
     cfg.data.test.test_mode = True
     return build_dataset(cfg.data.test)

@@ -514,7 +514,7 @@ def train(config, data_root=None, work_dir=None, gpus=0, procs=1, resume=False,
 
 def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
            samples_per_gpu, seed, cfg_options, distributed):
-    import objprop.data  # noqa: F401  (registers YouTubeVISDataset)
+    import objprop.data.dataset  # noqa: F401  (registers YouTubeVISDataset)
     import objprop.models  # noqa: F401  (registers the detectors and heads)
     from mmcv.parallel import MMDataParallel
     from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, build_optimizer,

@@ -111,7 +111,7 @@ def probe_config(tmp_path):
     path.write_text(
         f"_base_ = [{BASELINE!r}]\n"
         "model = dict(_delete_=True, type='ProbeDetector')\n"
-        "custom_imports = dict(imports=['objprop.models', 'objprop.data', "
+        "custom_imports = dict(imports=['objprop.models', 'objprop.data.dataset', "
         "'tests.test_training'], allow_failed_imports=False)\n")
     return path
 

@@ -1,7 +1,7 @@
 checkpoint_config = dict(interval=1)
 log_config = dict(interval=20, hooks=[dict(type='TextLoggerHook'),
                                       dict(type='TensorboardLoggerHook')])
-custom_imports = dict(imports=['objprop.models', 'objprop.data'],
+custom_imports = dict(imports=['objprop.models', 'objprop.data.dataset'],
                       allow_failed_imports=False)
 dist_params = dict(backend='nccl')
 log_level = 'INFO'
