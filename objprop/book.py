@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 CHAPTERS = ["intro", "data", "train", "oracle", "evaluation", "qualitative", "stability"]
+STREAMED = {"train"}  # chapters whose printed output is echoed live while they run
 
 
 def repo_root():
@@ -58,8 +59,10 @@ def execute_chapter(name, parameters, out_dir, log=print):
     tmp = out.with_name(f".{name}.running.ipynb")
     t0 = time.time()
     log(f"[book] {name}: executing with {params}")
+    # the training chapter runs for minutes: stream its log (loss, ETA) to the terminal
     pm.execute_notebook(nb, str(tmp), parameters=params, cwd=str(repo_root()),
                         kernel_name="python3", progress_bar=False, log_output=False,
+                        stdout_file=sys.stdout if name in STREAMED else None,
                         request_save_on_cell_execute=False)
     tmp.replace(out)
     log(f"[book] {name}: done in {time.time() - t0:.0f} s -> {out}")

@@ -12,7 +12,8 @@ toy_model = dict(
         bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=num_classes),
         mask_roi_extractor=dict(out_channels=64),
         mask_head=dict(in_channels=64, conv_out_channels=64, num_classes=num_classes),
-        track_head=dict(in_channels=64, fc_out_channels=256)),
+        # bounded (cosine) match logits: see objprop/models/track_head.py
+        track_head=dict(in_channels=64, fc_out_channels=256, normalize=True, scale=10.0)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=600, max_per_img=300),
         rcnn=dict(sampler=dict(num=128))),
