@@ -54,3 +54,22 @@ def test_track_head_loss_falls_on_a_tiny_set():
         opt.step()
     assert loss.item() < 0.2 * first
     assert (head.match_scores(head(x), head(ref)).argmax(1) == target).all()
+
+
+def test_normalized_track_head_bounds_match_logits_and_still_learns():
+    """The toy configs' cosine similarity: |logit| <= scale however large the features."""
+    torch.manual_seed(0)
+    head = TrackHead(in_channels=4, roi_feat_size=3, fc_out_channels=32, normalize=True,
+                     scale=10.0)
+    ref = torch.randn(3, 4, 3, 3)
+    x = torch.cat([ref[[0, 1, 2]] + 0.3 * torch.randn(3, 4, 3, 3), torch.randn(1, 4, 3, 3)])
+    big = head.match_scores(head(1000 * x), head(1000 * ref))
+    assert big[:, 1:].abs().max() <= 10.0 + 1e-4
+    target = torch.tensor([1, 2, 3, 0])
+    opt = torch.optim.SGD(head.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(80):
+        loss = head.loss([head.match_scores(head(x), head(ref))], [target])["loss_match"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert (head.match_scores(head(x), head(ref)).argmax(1) == target).all()

@@ -47,7 +47,7 @@ def test_two_cpu_processes_train_the_toy_model_with_gloo(toyvis_small, tmp_path)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-4000:]
     assert "launching 2 processes (gloo)" in out
-    assert "lr 0.02 for batch 2 (the config's base batch; no scaling)" in out
+    assert "lr 0.0003 for batch 2 (the config's base batch; no scaling)" in out
     assert "Iter [2/2]" in out  # mmcv's progress line (loss, ETA)
     summary = json.loads((wd / "train_summary.json").read_text())
     assert summary["world_size"] == 2 and summary["batch"] == 2
@@ -170,7 +170,7 @@ def test_killed_run_resumes_to_the_same_iteration(toyvis_small, tmp_path):
     assert run.returncode == 0, out[-4000:]
     assert f"resumed from epoch: 1, iter {killed_at}" in out
     # (d) end to end: 1 process x 1 image against the toy config's base batch of 2
-    assert "lr 0.02 → 0.01 for batch 1 (linear scaling from batch 2)" in out
+    assert "lr 0.0003 → 0.00015 for batch 1 (linear scaling from batch 2)" in out
     resumed = json.loads((wd / "train_summary.json").read_text())
     assert resumed["resumed_from"] == killed_at and resumed["iters_run"] == 6 - killed_at
 
