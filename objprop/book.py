@@ -125,6 +125,31 @@ def write_smoke_notebooks(out_dir):
         (out_dir / f"{name}.ipynb").replace(out_dir / f"{i:02d}_{name}.ipynb")
     for leftover in out_dir.glob(".*.ipynb"):
         leftover.unlink()
+    for nb_path in out_dir.glob("*.ipynb"):
+        shrink_images(nb_path)
+
+
+def shrink_images(nb_path, max_width=360):
+    """Re-encode a notebook's PNG outputs at most ``max_width`` wide: the committed nbval
+    notebooks stay small (nbval does not compare images; the HTML test only needs them)."""
+    import base64
+    import io
+
+    import nbformat
+    from PIL import Image
+    nb = nbformat.read(str(nb_path), as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" not in data:
+                continue
+            im = Image.open(io.BytesIO(base64.b64decode(data["image/png"])))
+            if im.width > max_width:
+                im = im.resize((max_width, round(im.height * max_width / im.width)))
+            buf = io.BytesIO()
+            im.convert("P", palette=Image.ADAPTIVE).save(buf, format="PNG", optimize=True)
+            data["image/png"] = base64.b64encode(buf.getvalue()).decode()
+    nbformat.write(nb, str(nb_path))
 
 
 if __name__ == "__main__":
