@@ -27,6 +27,7 @@ test: setup
 bench: setup
 	@$(PY) benchmarks/bench_eval.py
 	@$(PY) benchmarks/bench_models.py
+	@$(PY) benchmarks/bench_train.py
 
 clean-book:
 	rm -rf results book/_executed _build

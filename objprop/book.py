@@ -37,7 +37,7 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
         "oracle": dict(common, config=toy["baseline_config"]),
         "evaluation": dict(common, **toy),
         "qualitative": dict(common),
-        "stability": dict(common),
+        "stability": dict(results_dir=results_dir),
     }
     if smoke:
         params["data"].update(train_videos=3, valid_videos=2, frames=6, height=96, width=160)

@@ -121,7 +121,7 @@ def plot_table2(rows):
     return fig
 
 
-def gain_sentence(measured):
+def gain_sentence(measured, seed=None):
     """One honest sentence on ObjProp's effect, from the measured rows."""
     by = {m["method"]: m for m in measured}
     base, obj = by.get("MaskTrack R-CNN"), by.get("ObjProp")
@@ -140,15 +140,24 @@ def gain_sentence(measured):
     if d <= 0:
         parts.append("Here ObjProp does **not** beat the baseline: see the stability "
                      "chapter for where the filled frames helped or hurt.")
+    if seed is not None:
+        parts.append(f"Seed {seed}, one training run per model: a difference of a point or "
+                     f"two between separately trained models can be run-to-run noise, while "
+                     f"the filling on/off comparison uses the same weights.")
     return " ".join(parts)
+
+
+def load_json(path):
+    """A results file a previous chapter wrote, or a one-line error saying which chapter."""
+    path = Path(path)
+    if not path.is_file():
+        raise ObjPropError(f"missing: run the {path.stem} chapter first", path=path)
+    return json.loads(path.read_text())
 
 
 def load_measured(results_dir="results"):
     """The evaluation chapter's measured methods (``results/evaluation.json``)."""
-    path = Path(results_dir) / "evaluation.json"
-    if not path.is_file():
-        raise ObjPropError("no evaluation results: run the evaluation chapter first", path=path)
-    return json.loads(path.read_text())
+    return load_json(Path(results_dir) / "evaluation.json")
 
 
 def pick_showcase_video(gt, results, video_ids=None):

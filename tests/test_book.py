@@ -51,6 +51,21 @@ def test_each_chapter_has_an_nbval_notebook():
             assert c.outputs, f"{p.name}: a checked cell has no stored output to compare"
 
 
+def test_nbval_notebooks_hold_the_current_chapter_code():
+    """nbval re-runs the committed notebooks, not the MyST sources: a chapter edited since
+    its notebook was made would go untested. Regenerate with
+    ``python -m objprop.book smoke-notebooks``."""
+    import jupytext
+    import nbformat
+    for i, name in enumerate(CHAPTERS, 1):
+        src = jupytext.read(repo_root() / "book" / f"{name}.md")
+        nb = nbformat.read(NOTEBOOKS / f"{i:02d}_{name}.ipynb", as_version=4)
+        want = [c.source for c in src.cells if c.cell_type == "code"]
+        have = [c.source for c in nb.cells if c.cell_type == "code"
+                and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+        assert have == want, f"tests/notebooks/{i:02d}_{name}.ipynb is stale"
+
+
 def _chromium():
     for exe in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(exe):

@@ -111,6 +111,9 @@ def probe_config(tmp_path):
     path.write_text(
         f"_base_ = [{BASELINE!r}]\n"
         "model = dict(_delete_=True, type='ProbeDetector')\n"
+        # SGD with momentum (the paper's optimizer; the toy configs use AdamW)
+        "optimizer = dict(_delete_=True, type='SGD', lr=0.05, momentum=0.9, "
+        "weight_decay=0.0001)\n"
         "custom_imports = dict(imports=['objprop.models', 'objprop.data.dataset', "
         "'tests.test_training'], allow_failed_imports=False)\n")
     return path
@@ -217,7 +220,7 @@ def test_max_iters_compresses_toy_schedule_and_stops_paper_schedule():
     toy = load_config(TOY)
     training.adjust_schedule(toy, max_iters=60)
     assert toy.runner.max_iters == 60 and list(toy.lr_config.step) == [45, 55]
-    assert toy.lr_config.warmup_iters == 10 and toy.checkpoint_config.interval == 20
+    assert toy.lr_config.warmup_iters == 5 and toy.checkpoint_config.interval == 20
     assert toy.log_config.interval == 10
     kept = load_config(TOY)
     training.adjust_schedule(kept, max_iters=60, explicit=["checkpoint_config.interval"])
