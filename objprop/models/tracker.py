@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import torch
 from mmdet.core import bbox_overlaps
 
+from .track_head import TrackHead
+
 
 @dataclass
 class Track:
@@ -88,7 +90,7 @@ class OnlineTracker:
         elif n:
             ref = (torch.stack([t.embedding for t in tracks]) if tracks
                    else embeddings.new_zeros(0, embeddings.shape[1]))
-            logits = torch.cat([embeddings.new_zeros(n, 1), embeddings @ ref.t()], dim=1)
+            logits = TrackHead.match_scores(embeddings, ref)  # the training-time logits
             comb = self.match_matrix(logits, boxes, scores, labels, tracks)
             taken = set()
             for i in scores.argsort(descending=True).tolist():
