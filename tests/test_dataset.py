@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from mmcv.parallel import DataContainer
 
+from objprop.book import repo_root
+from objprop.config import load_config
 from objprop.data.dataset import YouTubeVISDataset
 from objprop.data.ytvis import decode_segmentation, load_ytvis, mask_to_bbox, xywh_to_xyxy
 from objprop.errors import ObjPropError
 
-NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 RAW_PIPELINE = [  # no resize, no flip: what comes out is the file's ground truth
     dict(type="LoadImageFromFile"),
     dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
@@ -19,28 +20,9 @@ RAW_PIPELINE = [  # no resize, no flip: what comes out is the file's ground trut
     dict(type="Collect", keys=["img", "gt_bboxes", "gt_labels", "gt_masks", "gt_ids"],
          meta_keys=("filename", "ori_filename", "ori_shape", "img_shape")),
 ]
-TRAIN_PIPELINE = [
-    dict(type="LoadImageFromFile"),
-    dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
-    dict(type="Resize", img_scale=(288, 160), keep_ratio=True),
-    dict(type="RandomFlip", flip_ratio=0.5),
-    dict(type="Normalize", **NORM),
-    dict(type="Pad", size_divisor=32),
-    dict(type="DefaultFormatBundle"),
-    dict(type="Collect", keys=["img", "gt_bboxes", "gt_labels", "gt_masks", "gt_ids"]),
-]
-TEST_PIPELINE = [
-    dict(type="LoadImageFromFile"),
-    dict(type="MultiScaleFlipAug", img_scale=(288, 160), flip=False, transforms=[
-        dict(type="Resize", keep_ratio=True),
-        dict(type="Normalize", **NORM),
-        dict(type="Pad", size_divisor=32),
-        dict(type="ImageToTensor", keys=["img"]),
-        dict(type="Collect", keys=["img"],
-             meta_keys=("filename", "ori_filename", "ori_shape", "img_shape", "pad_shape", "scale_factor",
-                        "flip", "flip_direction", "img_norm_cfg", "video_id", "frame_id",
-                        "is_first", "vid_len"))]),
-]
+# the book's own pipelines (ToyVIS at 288x160), read from the toy config, not copied
+_TOY = load_config(repo_root() / "configs" / "masktrack_rcnn_r18_fpn_toy.py")
+TRAIN_PIPELINE, TEST_PIPELINE = _TOY.train_pipeline, _TOY.test_pipeline
 
 
 def paths(root, split="train"):
