@@ -18,6 +18,7 @@ toyvis: setup
 # (results/*.json, book/_executed/*.ipynb), then the HTML report in _build/html.
 book: setup toyvis
 	@$(PY) -m objprop.book run --data $(DATA) --seed $(SEED)
+	@$(PY) -m objprop.book readme
 	@$(VENV)/bin/jupyter-book build . --path-output . -q
 	@echo "book: open _build/html/index.html"
 

@@ -8,12 +8,15 @@ training chapter never re-runs during a build. ``--smoke`` runs every chapter at
 ``python -m objprop.book smoke-notebooks``).
 """
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
 CHAPTERS = ["intro", "data", "train", "oracle", "evaluation", "qualitative", "stability"]
 STREAMED = {"train"}  # chapters whose printed output is echoed live while they run
+# reference pages with no code (book/<name>.md): copied beside the executed chapters, never run
+STATIC_PAGES = ["departures"]
 
 
 def repo_root():
@@ -29,7 +32,8 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
                                             "work_dirs/smoke")
     common = dict(data_root=data_root, results_dir=results_dir)
     toy = dict(config="configs/objprop_r18_fpn_toy.py",
-               baseline_config="configs/masktrack_rcnn_r18_fpn_toy.py")
+               baseline_config="configs/masktrack_rcnn_r18_fpn_toy.py",
+               authors_config="configs/objprop_r18_fpn_authors_toy.py")
     params = {
         "intro": dict(common),
         "data": dict(common, seed=seed),
@@ -78,8 +82,19 @@ def _as_ipynb(nb, out_dir, name):
     return str(path)
 
 
+def copy_static_pages(out_dir=None):
+    """Copy ``STATIC_PAGES`` unchanged into ``book/_executed/``, the folder the HTML book
+    renders (``_config.yml`` excludes ``book/*.md``, the chapters' sources)."""
+    out_dir = Path(out_dir or repo_root() / "book" / "_executed")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in STATIC_PAGES:
+        shutil.copyfile(repo_root() / "book" / f"{name}.md", out_dir / f"{name}.md")
+
+
 def run_book(smoke=False, chapters=None, out_dir=None, **kwargs):
     from tqdm import tqdm
+    if out_dir is None:  # the book's own folder (not the nbval notebooks' one)
+        copy_static_pages()
     out_dir = Path(out_dir or repo_root() / "book" / "_executed")
     out_dir.mkdir(parents=True, exist_ok=True)
     params = chapter_parameters(smoke=smoke, **kwargs)
@@ -105,6 +120,8 @@ def main(argv=None):
     r.add_argument("--smoke", action="store_true", help="tiny budget (regression tests)")
     r.add_argument("--chapters", nargs="*", choices=CHAPTERS)
     r.add_argument("--out-dir")
+    rd = sub.add_parser("readme", help="rewrite the README's results block from results/")
+    rd.add_argument("--results", default="results")
     s = sub.add_parser("smoke-notebooks",
                        help="regenerate the nbval notebooks under tests/notebooks")
     s.add_argument("--out-dir", default=str(repo_root() / "tests" / "notebooks"))
@@ -112,6 +129,15 @@ def main(argv=None):
     if args.cmd == "run":
         run_book(smoke=args.smoke, chapters=args.chapters, out_dir=args.out_dir,
                  data_root=args.data, seed=args.seed)
+    elif args.cmd == "readme":
+        from .errors import ObjPropError
+        from .report import update_readme
+        try:
+            update_readme(repo_root() / "README.md", args.results)
+        except ObjPropError as exc:
+            print(f"objprop.book: {exc}", file=sys.stderr)
+            return 2
+        print("[book] README results block rewritten from " + args.results)
     else:
         write_smoke_notebooks(args.out_dir)
     return 0

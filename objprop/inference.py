@@ -34,13 +34,22 @@ def build_test_dataset(cfg):
 
 
 class TrackAccumulator:
-    """Collects one video's per-frame outputs into tracks, encoding masks as they come."""
+    """Collects one video's per-frame outputs into tracks, encoding masks as they come.
 
-    def __init__(self, video, categories):
+    ``results`` writes them as MaskTrack R-CNN's ``results2json_videoseg`` does
+    (youtubevos/MaskTrackRCNN ``mmdet/core/evaluation/coco_utils.py`` lines 165–206): a
+    track's category is the label it has in the most frames (``np.bincount(...).argmax()``:
+    ties go to the smaller label), its score the mean of its frame scores. ``min_frames=2``
+    drops one-frame tracks as the ObjProp authors' copy of that function does
+    (anirudh-chakravarthy/ObjProp ``mmdet/core/evaluation/coco_utils.py`` lines 231–232).
+    """
+
+    def __init__(self, video, categories, min_frames=1):
         from .data.ytvis import encode_mask
         self.encode = encode_mask
         self.video = video
         self.categories = categories  # label index → category id
+        self.min_frames = min_frames
         self.tracks = defaultdict(dict)  # track id → {frame: (rle, score, label, filled)}
 
     def add(self, frame, out):
@@ -49,25 +58,32 @@ class TrackAccumulator:
                                        int(out["labels"][k]), bool(out["filled"][k]))
 
     def results(self):
-        """YouTube-VIS results: one per track; its category is the label with the largest
-        summed score over the track's frames, its score the mean of its frame scores."""
+        """YouTube-VIS results, one per track of at least ``min_frames`` frames."""
+        import numpy as np
         n = self.video["length"]
         out = []
         for tid in sorted(self.tracks):
             frames = self.tracks[tid]
-            votes = defaultdict(float)
-            for _, score, label, _ in frames.values():
-                votes[label] += score
-            label = max(votes, key=votes.get)
+            if len(frames) < self.min_frames:
+                continue
+            labels = [frames[f][2] for f in sorted(frames)]
+            label = int(np.bincount(np.array(labels)).argmax())
             segs = [frames[f][0] if f in frames else None for f in range(n)]
             out.append(dict(video_id=self.video["id"],
                             category_id=self.categories[label],
-                            score=sum(v[1] for v in frames.values()) / len(frames),
+                            score=float(np.mean([frames[f][1] for f in sorted(frames)])),
                             segmentations=segs,
                             filled=[bool(frames[f][3]) if f in frames else False
                                     for f in range(n)],
                             track_id=int(tid)))
         return out
+
+
+def results_min_frames(model):
+    """The config's ``test_results.min_frames`` (1: keep every track, as MaskTrack R-CNN)."""
+    cfg = getattr(model, "cfg", None)
+    return int(((cfg.get("test_results") if cfg is not None else None) or {})
+               .get("min_frames", 1))
 
 
 def run_inference(model, dataset, hook_factory=None, progress=True, on_frame=None,
@@ -87,6 +103,7 @@ def run_inference(model, dataset, hook_factory=None, progress=True, on_frame=Non
     indices = [i for i, (vi, _) in enumerate(dataset.frame_index)
                if keep is None or dataset.vid_infos[vi]["id"] in keep]
     results, acc = [], None
+    min_frames = results_min_frames(model)
     bar = tqdm(total=len({dataset.frame_index[i][0] for i in indices}), unit="video",
                desc="inference", disable=not progress)
     with torch.no_grad():
@@ -101,7 +118,7 @@ def run_inference(model, dataset, hook_factory=None, progress=True, on_frame=Non
                 if acc is not None:
                     results.extend(acc.results())
                     bar.update(1)
-                acc = TrackAccumulator(dataset.vid_infos[vi], cat_ids)
+                acc = TrackAccumulator(dataset.vid_infos[vi], cat_ids, min_frames)
             hook = hook_factory(dataset, vi, fi) if hook_factory else None
             out = model.simple_test(img[None].to(device), [metas], frame_hook=hook)[0]
             acc.add(fi, out)

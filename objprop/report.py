@@ -37,11 +37,13 @@ def find_checkpoint(config, results_dir="results", work_dir="work_dirs"):
 
 
 def score_method(name, config, checkpoint, data_root, split="valid", out_dir="results",
-                 fill=True, max_videos=None, progress=True):
+                 fill=True, max_videos=None, progress=True, cfg_options=None):
     """Run one model online over a split, write its results file, and evaluate it.
 
     ``fill=False`` switches ObjProp's empty-instance filling off (same weights): the
     difference between the two isolates what propagation at test time adds.
+    ``cfg_options`` (dotted keys, as ``--cfg-options``) change test-time settings only,
+    e.g. the authors' thresholds or the tracker's rule, on the same weights.
     Returns a dict with the results path, the 12 YouTube-VIS stats, per-category AP and the
     temporal-stability metrics.
     """
@@ -49,7 +51,8 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
     from .evaluation import stability_metrics, ytvis_evaluate
     from .inference import build_model, build_test_dataset, run_inference
     from .io import write_json_atomic
-    cfg = load_config(config, data_root=data_root, test_split=split)
+    cfg = load_config(config, data_root=data_root, test_split=split,
+                      cfg_options=cfg_options)
     model = build_model(cfg, checkpoint)
     if not fill and hasattr(model, "prop_cfg"):
         model.prop_cfg["max_fill"] = 0
@@ -62,6 +65,7 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
     gt = subset_gt(cfg.data.test.ann_file, ids)
     metrics = ytvis_evaluate(gt, results)
     return dict(method=name, config=str(config), checkpoint=str(checkpoint), fill=fill,
+                cfg_options=dict(cfg_options or {}),
                 results=str(res_path), ann_file=cfg.data.test.ann_file, video_ids=ids,
                 stats={k: v for k, v in metrics.items() if k != "per_category_AP"},
                 per_category_AP=metrics.get("per_category_AP", {}),
@@ -75,6 +79,72 @@ def subset_gt(ann_file, video_ids):
     keep = set(video_ids)
     return dict(gt, videos=[v for v in gt["videos"] if v["id"] in keep],
                 annotations=[a for a in gt["annotations"] if a["video_id"] in keep])
+
+
+# Test-time settings of the ObjProp authors' release (anirudh-chakravarthy/ObjProp at
+# 34e9957): score 0.001 and 100 detections a frame in their test config, one-frame tracks
+# dropped when writing results (mmdet/core/evaluation/coco_utils.py lines 231-232).
+AUTHORS_TEST_OPTIONS = {"model.test_cfg.rcnn.score_thr": 0.001,
+                        "model.test_cfg.rcnn.max_per_img": 100,
+                        "test_results.min_frames": 2}
+RELEASED_INFERENCE_NOTE = (
+    "The authors' released inference never propagates a mask: in "
+    "`mmdet/models/detectors/two_stage.py` (anirudh-chakravarthy/ObjProp at 34e9957), "
+    "lines 441-444 read `if img_meta[0]['video_id'] == 6: pdb.set_trace() else: continue`, "
+    "so every propagation is skipped (and video index 6 raises `NameError`: that file "
+    "imports no `pdb`). The row *as released* is their model with filling off; *filling as "
+    "intended* runs the filling that code would have run.")
+
+
+def fidelity_runs(baseline_config, config, authors_config):
+    """The measured comparison of the fidelity section: (method, config, fill, test-time
+    cfg_options, what it isolates). Same data and training budget for every config;
+    the test-time variants reuse the same weights."""
+    greedy = {"model.test_cfg.track.rule": "greedy"}
+    return [
+        ("MaskTrack R-CNN", baseline_config, True, {},
+         "MaskTrack R-CNN's own tracker, its thresholds (score 0.05, 10 a frame)"),
+        ("MaskTrack R-CNN, greedy tracker", baseline_config, True, greedy,
+         "this book's former tracking rule, same weights"),
+        ("MaskTrack R-CNN, authors' test settings", baseline_config, True,
+         AUTHORS_TEST_OPTIONS, "the authors' thresholds alone, same weights"),
+        ("ObjProp (paper text)", config, True, {}, "the paper as written, with filling"),
+        ("ObjProp (paper text), no filling", config, False, {}, "same weights, filling off"),
+        ("ObjProp (authors' code, as released)", authors_config, False, {},
+         "their choices; inference as shipped: nothing propagated"),
+        ("ObjProp (authors' code, filling as intended)", authors_config, True, {},
+         "their choices with their filling switched on"),
+    ]
+
+
+def fidelity_rows(measured):
+    """One row per fidelity run: Table 2's columns in percent, filled frames, what it is."""
+    rows = []
+    for m in measured:
+        rows.append(dict(method=m["method"], what=m.get("what", ""),
+                         filled=str(m.get("filled_frames", 0)),
+                         **{k: round(100 * m["stats"][k], 1) for _, k in TABLE2_COLUMNS}))
+    return rows
+
+
+def fidelity_sentence(measured):
+    """What the fidelity rows isolate, in numbers: the tracker's effect, the thresholds'
+    effect and the branch's effect at the same thresholds."""
+    by = {m["method"]: 100 * m["stats"]["AP"] for m in measured}
+    pairs = [("MaskTrack R-CNN, greedy tracker", "MaskTrack R-CNN",
+              "this book's former greedy tracker instead of MaskTrack R-CNN's"),
+             ("MaskTrack R-CNN, authors' test settings", "MaskTrack R-CNN",
+              "the authors' test settings alone, on the baseline's weights"),
+             ("ObjProp (authors' code, as released)", "MaskTrack R-CNN, authors' test settings",
+              "the authors' ObjProp as released against the baseline at the same settings"),
+             ("ObjProp (authors' code, filling as intended)",
+              "ObjProp (authors' code, as released)", "their filling, switched on"),
+             ("ObjProp (paper text)", "MaskTrack R-CNN",
+              "ObjProp as the paper describes it against MaskTrack R-CNN")]
+    parts = [f"{what}: {by[a] - by[b]:+.1f} mAP" for a, b, what in pairs
+             if a in by and b in by]
+    return ("Differences in mAP, one training run each: " + "; ".join(parts) + "."
+            if parts else "No fidelity runs were measured.")
 
 
 def table2_rows(measured, data_name="ToyVIS"):
@@ -219,3 +289,59 @@ def stability_sentence(rows):
             verdict = "better" if good else ("the same" if d == 0 else "worse")
             parts.append(f"{header} {base[key]:.3f} → {obj[key]:.3f} ({verdict})")
     return "MaskTrack R-CNN → ObjProp: " + "; ".join(parts) + "."
+
+
+README_BEGIN = "<!-- results:begin (written by `make book` from results/*.json) -->"
+README_END = "<!-- results:end -->"
+
+
+def readme_results_block(results_dir="results"):
+    """The README's measured-results block, from the files the book's run wrote."""
+    from .oracle import table1_markdown
+    results_dir = Path(results_dir)
+    ev = load_json(results_dir / "evaluation.json")
+    train = load_json(results_dir / "train.json")["runs"]
+    lines = [README_BEGIN, "",
+             f"Measured by the last `make book` on {ev.get('data_root')} ({ev.get('split')} "
+             f"split, {len(ev['methods'][0].get('video_ids', []))} videos), one training "
+             f"run per model:", ""]
+    lines.append(training_summary(train))
+    lines += ["", markdown_table(
+        [dict(method=m["method"], **{k: round(100 * m["stats"][k], 1)
+                                     for _, k in TABLE2_COLUMNS})
+         for m in ev["methods"]], TABLE2_COLUMNS, extra=()), ""]
+    if ev.get("fidelity"):
+        lines += ["Fidelity (the paper's text, the authors' code, MaskTrack R-CNN; "
+                  "evaluation chapter):", "",
+                  markdown_table(fidelity_rows(ev["fidelity"]), TABLE2_COLUMNS,
+                                 extra=(("filled frames", "filled"),)), "",
+                  fidelity_sentence(ev["fidelity"]), ""]
+    oracle = results_dir / "oracle.json"
+    if oracle.is_file():
+        lines += ["Table 1 (oracle study, percent):", "",
+                  table1_markdown(json.loads(oracle.read_text()), paper=True), ""]
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def training_summary(runs):
+    """One line per training run: method, iterations, batch, s/iteration."""
+    out = []
+    for r in runs:
+        spi = r.get("s_per_iter")
+        out.append(f"- {r.get('method')}: {r.get('iters')} iterations, batch "
+                   f"{r.get('batch')}, seed {r.get('seed')}"
+                   + ("" if spi is None else f", {spi:.2f} s/iteration"))
+    return "\n".join(out)
+
+
+def update_readme(readme, results_dir="results"):
+    """Rewrite the block between the README's result markers (atomically)."""
+    from .io import write_text_atomic
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ObjPropError("no results markers to rewrite", path=readme)
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    write_text_atomic(head + readme_results_block(results_dir) + tail, readme)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from objprop.book import CHAPTERS, chapter_parameters, repo_root
+from objprop.book import (CHAPTERS, STATIC_PAGES, chapter_parameters, copy_static_pages,
+                          repo_root)
 
 NOTEBOOKS = repo_root() / "tests" / "notebooks"
 
@@ -87,6 +88,7 @@ def built_book(tmp_path_factory):
     executed.mkdir(parents=True)
     for i, name in enumerate(CHAPTERS, 1):
         shutil.copy(NOTEBOOKS / f"{i:02d}_{name}.ipynb", executed / f"{name}.ipynb")
+    copy_static_pages(executed)
     jb = Path(sys.executable).with_name("jupyter-book")
     run = subprocess.run([str(jb), "build", ".", "--path-output", "."], cwd=root,
                          capture_output=True, text=True)
@@ -119,6 +121,9 @@ def test_html_report_renders_tables_and_figures(built_book, tmp_path):
             target = (pages[name].parent / src).resolve()
             assert target.is_file() and target.stat().st_size > 2000, src
     assert "36.0" in _dom(pages["evaluation"])  # the paper's row is quoted beside ours
+    for name in STATIC_PAGES:  # reference pages: rendered from MyST, with their tables
+        static = html / "book" / "_executed" / f"{name}.html"
+        assert static.is_file() and "<table" in _dom(static), f"no page for {name}"
     shot = tmp_path / "evaluation.png"
     subprocess.run([_chromium(), *CHROME_FLAGS, f"--screenshot={shot}",
                     "--window-size=1200,1600", pages["evaluation"].as_uri()],

@@ -118,24 +118,51 @@ def crowd_case(crowd):
     return gt, results
 
 
-def test_detections_inside_crowd_regions_are_ignored():
+def ytvoseval_iou_seq(d_seq, g_seq):
+    """Transcribed from youtubevos/cocoapi ``PythonAPI/pycocotools/ytvoseval.py``
+    ``computeIoU`` (lines 200–214): the plain video IoU, crowd or not (the ``iscrowd`` list
+    of line 198 is never used: ``maskUtils.iou(d,g,iscrowd)`` is commented out, line 199)."""
+    import pycocotools.mask as maskUtils
+    i = .0
+    u = .0
+    for d, g in zip(d_seq, g_seq):
+        if d and g:
+            i += maskUtils.area(maskUtils.merge([d, g], True))
+            u += maskUtils.area(maskUtils.merge([d, g], False))
+        elif not d and g:
+            u += maskUtils.area(g)
+        elif d and not g:
+            u += maskUtils.area(d)
+    return i / u if u > .0 else .0
+
+
+def ytvoseval_ious(dets, gts):
+    return np.array([[ytvoseval_iou_seq(d.rles, g.rles) for g in gts] for d in dets])
+
+
+def test_crowd_tracks_use_the_plain_video_iou_as_the_official_evaluator():
     gt, results = crowd_case(crowd=True)
+    # a 4x4 detection inside a 20x20 crowd region: IoU 16/400, so it matches nothing and
+    # counts as a false positive above the real object's detection
+    assert ytvis_evaluate(gt, results)["AP"] < 1
+    # covering the region, it matches the crowd track at every threshold and is ignored
+    results[1] = res([box(20, 30, 20, 20)] * 2, score=0.9)
     out = ytvis_evaluate(gt, results)
     assert out["AP"] == pytest.approx(1) and out["AR100"] == 1
-    # without the crowd flag the region is one more object, missed by a 4x4 detection
-    gt, results = crowd_case(crowd=False)
-    out = ytvis_evaluate(gt, results)
-    assert out["AR100"] == 0.5 and out["AP"] < 1
+    # without the crowd flag the region is one more object, found by that detection
+    gt, _ = crowd_case(crowd=False)
+    assert ytvis_evaluate(gt, results)["AR100"] == 1
 
 
-def test_crowd_iou_is_intersection_over_result_area_summed_over_frames():
+def test_crowd_iou_is_the_plain_video_iou_summed_over_frames():
     crowd = [box(0, 0, 10, 10)] * 2
-    det = [box(8, 0, 4, 4), box(4, 4, 4, 4)]    # half inside, then fully inside: 24 / 32
+    det = [box(8, 0, 4, 4), box(4, 4, 4, 4)]    # 8 + 16 inside, areas 32 and 200
     gt = make_gt([(2, 40, 60)], [dict(video=1, masks=crowd, crowd=True)])
     dets = tracks.result_tracks(gt, [res(det)])[1]
     gts = tracks.gt_tracks(gt)[1]
-    assert tracks.video_ious(dets, gts)[0, 0] == pytest.approx(0.75)
-    assert tracks.video_ious_reference(dets, gts)[0, 0] == pytest.approx(0.75)
+    assert tracks.video_ious(dets, gts)[0, 0] == pytest.approx(24 / 208)
+    assert ytvoseval_ious(dets, gts)[0, 0] == pytest.approx(24 / 208)
+    assert tracks.video_ious_reference(dets, gts)[0, 0] == pytest.approx(24 / 208)
 
 
 def area_case():
@@ -228,7 +255,7 @@ def random_blob(rng, h, w):
     return m
 
 
-def random_image_set(seed, n_images=40, h=300, w=340, n_cats=3):
+def random_image_set(seed, n_images=40, h=300, w=340, n_cats=3, crowd_rate=0.1):
     """GT and detections per image: perturbed copies, false positives, crowds."""
     rng = np.random.default_rng(seed)
     images, dets = [], []
@@ -236,7 +263,7 @@ def random_image_set(seed, n_images=40, h=300, w=340, n_cats=3):
         objs = []
         for _ in range(int(rng.integers(0, 5))):
             objs.append(dict(mask=random_blob(rng, h, w), cat=int(rng.integers(1, n_cats + 1)),
-                             crowd=int(rng.random() < 0.1)))
+                             crowd=int(rng.random() < crowd_rate)))
         images.append(objs)
         for o in objs:
             for _ in range(int(rng.integers(0, 3))):
@@ -285,7 +312,9 @@ def as_one_frame_videos(images, dets, size):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_parity_with_cocoeval_on_one_frame_videos(seed):
-    images, dets, size = random_image_set(seed)
+    # no crowds: COCOeval scores them with its crowd IoU (intersection / result area),
+    # the official YouTube-VIS evaluator with the plain IoU (tested against it below)
+    images, dets, size = random_image_set(seed, crowd_rate=0.0)
     expected = coco_stats(images, dets, size)
     gt, results = as_one_frame_videos(images, dets, size)
     got = ytvis_evaluate(gt, results)
@@ -314,6 +343,8 @@ def test_batched_ious_match_the_per_frame_loop_on_multi_frame_videos():
     for v in (1, 2):
         np.testing.assert_allclose(tracks.video_ious(dts[v], gts[v]),
                                    tracks.video_ious_reference(dts[v], gts[v]), atol=1e-12)
+        np.testing.assert_allclose(tracks.video_ious(dts[v], gts[v]),
+                                   ytvoseval_ious(dts[v], gts[v]), atol=1e-12)
     ref = evaluate_tracks(gt, gts, dts, iou_fn=tracks.video_ious_reference)
     got = ytvis_evaluate(gt, results)
     assert {n: got[n] for n in STAT_NAMES} == pytest.approx(

@@ -73,3 +73,17 @@ def test_normalized_track_head_bounds_match_logits_and_still_learns():
         loss.backward()
         opt.step()
     assert (head.match_scores(head(x), head(ref)).argmax(1) == target).all()
+
+
+def test_track_head_normalises_at_test_time_only_when_asked():
+    import torch
+    from objprop.models.track_head import TrackHead
+    torch.manual_seed(0)
+    head = TrackHead(in_channels=4, roi_feat_size=2, num_fcs=2, fc_out_channels=8,
+                     normalize_at_test=True)
+    x = torch.randn(3, 4, 2, 2) * 10
+    train_emb = head.train()(x)
+    test_emb = head.eval()(x)
+    assert not torch.allclose(train_emb.norm(dim=1), torch.ones(3))   # dot products
+    assert torch.allclose(test_emb.norm(dim=1), torch.ones(3))        # unit cosine
+    assert torch.allclose(test_emb, torch.nn.functional.normalize(train_emb, dim=1))

@@ -88,3 +88,25 @@ def test_filling_off_matches_the_baseline_behaviour():
     model.prop_cfg["max_fill"] = 0
     outs = run_video(model.eval(), ScriptedDetections({(2, 0)}))
     assert outs[2]["track_ids"] == [1]
+
+
+class TwoDetectionsOfOneInstance(FrameHook):
+    """Frame 0: one instance; later frames: it twice, a worse copy first in input order."""
+
+    def detections(self, meta, bboxes, scores, labels):
+        if meta["frame_id"] == 0:
+            return BOXES[:1], torch.tensor([0.9]), torch.tensor([0])
+        return (torch.stack([BOXES[0] + 1, BOXES[0]]), torch.tensor([0.3, 0.9]),
+                torch.tensor([0, 0]))
+
+
+def test_a_detection_that_loses_its_track_leaves_the_frame_output():
+    model, _ = toy_model("masktrack")
+    model.roi_head.track_head.normalize = True  # equal embeddings for equal boxes' features
+    outs = run_video(model.eval(), TwoDetectionsOfOneInstance(), n_frames=3)
+    for o in outs:
+        assert len(set(o["track_ids"])) == len(o["track_ids"])  # one mask per id and frame
+        assert len(o["masks"]) == len(o["scores"]) == len(o["track_ids"])
+    # MaskTrack R-CNN's rule: the better copy keeps track 0, the other is dropped
+    assert all(o["track_ids"] == [0] for o in outs)
+    assert all(o["scores"].tolist() == pytest.approx([0.9]) for o in outs)

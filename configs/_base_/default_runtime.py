@@ -11,3 +11,6 @@ workflow = [('train', 1)]
 opencv_num_threads = 0
 mp_start_method = 'fork'
 auto_scale_lr = dict(enable=False, base_batch_size=24)
+# results file: keep tracks of at least this many frames (1: every track, as MaskTrack R-CNN's
+# results2json_videoseg; the ObjProp authors' copy drops one-frame tracks: min_frames=2)
+test_results = dict(min_frames=1)

@@ -53,6 +53,12 @@ class YouTubeVISDataset(CustomDataset):
         test_mode: ordered frames for online inference instead of training pairs.
         ref_frame_range: inclusive (min, max) of δ. The reference frame is t-δ when some
             earlier frame in range has an instance, else t+δ, else t itself.
+        ref_sampling: ``'range'`` (default) samples δ as above; ``'any'`` is the ObjProp
+            authors' sampling: any other frame of the video with an instance, earlier or
+            later, uniformly (their ``mmdet/datasets/ytvos.py`` ``sample_ref``, lines
+            198–210: ``i != frame_id and ref_idx in self.img_ids``, ``img_ids`` being the
+            frames with a box, lines 66–69), ``ref_frame_range`` ignored; t itself only
+            when no other frame qualifies (where theirs fails an assert).
         classes: category names to keep (default: all, in the file's order).
         filter_empty_gt: training only: skip frames without a non-crowd instance.
         check_files: check at construction that every frame file exists.
@@ -61,13 +67,17 @@ class YouTubeVISDataset(CustomDataset):
     CLASSES = None
 
     def __init__(self, ann_file, pipeline, img_prefix='', test_mode=False,
-                 ref_frame_range=(1, 5), classes=None, filter_empty_gt=True,
-                 check_files=True, **kwargs):
+                 ref_frame_range=(1, 5), ref_sampling='range', classes=None,
+                 filter_empty_gt=True, check_files=True, **kwargs):
         lo, hi = (int(x) for x in ref_frame_range)
         if not 0 <= lo <= hi:
             raise ObjPropError(f"ref_frame_range must be (min, max) with 0 <= min <= max, "
                                f"got {ref_frame_range}", path=ann_file)
+        if ref_sampling not in ('range', 'any'):
+            raise ObjPropError(f"ref_sampling must be 'range' or 'any', got {ref_sampling!r}",
+                               path=ann_file)
         self.ref_frame_range = (lo, hi)
+        self.ref_sampling = ref_sampling
         self.check_files = check_files
         super().__init__(ann_file, pipeline, classes=classes, img_prefix=img_prefix,
                          test_mode=test_mode, filter_empty_gt=filter_empty_gt, **kwargs)
@@ -189,8 +199,12 @@ class YouTubeVISDataset(CustomDataset):
 
     def sample_ref_frame(self, video_index, frame_index):
         """δ uniform over the range among frames with an instance: earlier frames first,
-        later ones when no earlier frame qualifies, the frame itself as a last resort."""
+        later ones when no earlier frame qualifies, the frame itself as a last resort
+        (``ref_sampling='range'``); with ``'any'``, any other frame with an instance."""
         has = self.frame_has_gt[video_index]
+        if self.ref_sampling == 'any':
+            cands = [f for f in range(len(has)) if f != frame_index and has[f]]
+            return cands[np.random.randint(len(cands))] if cands else frame_index
         lo, hi = self.ref_frame_range
         for sign in (-1, 1):
             cands = [frame_index + sign * d for d in range(lo, hi + 1)

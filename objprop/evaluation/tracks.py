@@ -124,8 +124,10 @@ def frame_intersections(dets, gts):
 
 
 def video_ious(dets, gts, inter=None):
-    """(D, G) video IoUs. Crowd ground truth uses COCO's crowd IoU, summed over frames:
-    intersection / the result's own area (being inside a crowd region costs nothing)."""
+    """(D, G) video IoUs, crowd ground truth included: the official evaluator builds an
+    ``iscrowd`` list but scores crowd tracks with the plain video IoU (youtubevos/cocoapi
+    ``PythonAPI/pycocotools/ytvoseval.py`` lines 198–217, ``maskUtils.iou(d, g, iscrowd)``
+    commented out at 199); crowd tracks still only *ignore* matches (COCOeval's flags)."""
     if inter is None:
         inter = frame_intersections(dets, gts)
     if not dets or not gts:
@@ -133,8 +135,7 @@ def video_ious(dets, gts, inter=None):
     i = inter.sum(0)
     a_d = np.array([d.areas.sum() for d in dets])[:, None]
     a_g = np.array([g.areas.sum() for g in gts])[None, :]
-    crowd = np.array([g.iscrowd for g in gts])[None, :]
-    union = np.where(crowd, a_d, a_d + a_g - i)
+    union = a_d + a_g - i
     return np.divide(i, union, out=np.zeros_like(i), where=union > 0)
 
 
@@ -161,10 +162,10 @@ def video_ious_reference(dets, gts):
                 mg = None if rg is None else mask_utils.decode(rg).astype(bool)
                 if md is not None and mg is not None:
                     inter += np.logical_and(md, mg).sum()
-                    union += md.sum() if gt.iscrowd else np.logical_or(md, mg).sum()
+                    union += np.logical_or(md, mg).sum()
                 elif md is not None:
                     union += md.sum()
-                elif mg is not None and not gt.iscrowd:
+                elif mg is not None:
                     union += mg.sum()
             ious[i, j] = inter / union if union > 0 else 0.0
     return ious

@@ -9,13 +9,14 @@ ground truth, crowd and area-range ignore flags), we run pycocotools' own ``COCO
 matching, accumulation and summary over videos, and hand it our video IoUs: parity comes
 from running the same code, not from re-reading it.
 
-Where we differ from ``ytvoseval.py`` on purpose:
+Crowd ground truth is scored as ``ytvoseval.py`` scores it: the plain video IoU (its
+``computeIoU`` builds ``iscrowd`` but never passes it to the IoU, lines 198–217), with the
+crowd track's ``ignore`` flag set as COCOeval sets it (line 117).
+
+Where we differ from ``ytvoseval.py`` on purpose (numbers unchanged):
 
 * the IoU is computed once per frame for all pairs (``tracks.frame_intersections``), not
   per pair and frame in Python: same numbers, much faster;
-* crowd ground truth uses COCO's crowd IoU (intersection / result area, summed over
-  frames); ytvoseval builds the ``iscrowd`` list but never passes it to the IoU. YouTube-VIS
-  2019 and ToyVIS have no crowd annotations, so the stats on them are unaffected;
 * internal ids start at 1 for ground truth too, so an annotation with id 0 cannot be
   mistaken for "unmatched" by COCOeval's ``dtm == 0`` test.
 """

@@ -6,15 +6,20 @@ detection, plugs in there; see :mod:`objprop.oracle`):
 
 1. ``detections``: boxes (original image coordinates), scores, labels from the box head;
 2. ``masks``: the mask head's masks for those boxes;
-3. ``track_ids``: the online tracker's assignment (:class:`~objprop.models.tracker.OnlineTracker`);
+3. ``track_ids``: the online tracker's assignment (:class:`~objprop.models.tracker.OnlineTracker`,
+   MaskTrack R-CNN's rule by default: a detection that loses its track to a better one in
+   the same frame is dropped from the frame's output, as in the original);
 4. ObjProp only, **empty-instance filling**: a track present in the previous frame but not
    detected now is propagated from its boxes in the feature history with the propagation
-   head; see :meth:`ObjProp.fill_missing` for when a fill is kept and when it stops.
+   head; see :meth:`ObjProp.fill_missing` for when a fill is kept and when it stops, and
+   :meth:`ObjProp.fill_authors` for the authors' filling (``test_cfg.prop.mode='authors'``).
 
 ``simple_test`` returns one dict per frame: ``track_ids``, ``labels``, ``scores``, ``bboxes``
 (original coordinates), ``masks`` (n, H, W bool, original size) and ``filled`` (bool: the
 instance comes from propagation, not from the detector).
 """
+from collections import deque
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -178,6 +183,13 @@ class MaskTrackRCNN(TwoStageDetector):
         emb = (self.roi_head.embed(x, [boxes]) if len(boxes)
                else boxes.new_zeros(0, self.roi_head.track_head.fcs[-1].out_features))
         ids = self.tracker.assign(frame, emb, ori_boxes, scores, labels, forced_ids=forced)
+        # MaskTrack R-CNN drops a detection that lost its track to a better one (id None)
+        keep = [i for i, tid in enumerate(ids) if tid is not None]
+        if len(keep) < len(ids):
+            idx = torch.as_tensor(keep, dtype=torch.long, device=boxes.device)
+            boxes, ori_boxes, scores, labels = (boxes[idx], ori_boxes[idx], scores[idx],
+                                                labels[idx])
+            masks, ids = masks[keep], [ids[i] for i in keep]
         out = dict(track_ids=list(ids), labels=labels.cpu().numpy(),
                    scores=scores.cpu().numpy(), bboxes=ori_boxes.cpu().numpy(), masks=masks,
                    filled=np.zeros(len(ids), dtype=bool))
@@ -194,14 +206,34 @@ class MaskTrackRCNN(TwoStageDetector):
 
 @DETECTORS.register_module()
 class ObjProp(MaskTrackRCNN):
-    """MaskTrack R-CNN + the propagation head (Chakravarthy et al.)."""
+    """MaskTrack R-CNN + the propagation head (Chakravarthy et al.).
+
+    ``test_cfg.prop`` (defaults in brackets) sets the empty-instance filling:
+
+    * ``mode`` [``'online'``]: ``'online'`` is this book's filling (:meth:`fill_missing`);
+      ``'authors'`` is the filling the authors' released code was written to do
+      (:meth:`fill_authors`).
+    * ``max_fill`` [3]: fills in a row per track; 0 switches filling off in either mode (the
+      authors' release *as shipped*: see :meth:`fill_authors`); ``None``: no limit (the
+      authors').
+    * ``mask_thr`` [0.5]: threshold on the propagated mask probability (authors: 0.3).
+    * ``'online'`` only: ``history_mode`` ['last'], ``min_area`` [16], ``suppress_iou``
+      [0.5], ``score_factor`` [1.0].
+    * ``'authors'`` only: ``max_frames`` [None]: the cost cap (see :meth:`fill_authors`).
+    """
+
+    PROP_MODES = ("online", "authors")
 
     def __init__(self, *args, prop_head=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.prop_head = build_head(prop_head)
-        self.prop_cfg = dict(history_mode="last", max_fill=3, mask_thr=0.5, min_area=16,
-                             suppress_iou=0.5, score_factor=1.0)
+        self.prop_cfg = dict(mode="online", history_mode="last", max_fill=3, mask_thr=0.5,
+                             min_area=16, suppress_iou=0.5, score_factor=1.0, max_frames=None)
         self.prop_cfg.update((self.test_cfg or {}).get("prop", {}))
+        if self.prop_cfg["mode"] not in self.PROP_MODES:
+            raise ValueError(f"test_cfg.prop.mode must be one of {self.PROP_MODES}, "
+                             f"not {self.prop_cfg['mode']!r}")
+        self.prop_records = deque()  # 'authors' mode: (frame, {track id: record}) per frame
 
     def forward_train(self, img, img_metas, gt_bboxes, gt_labels, gt_ids, ref_img,
                       ref_img_metas, ref_gt_bboxes, ref_gt_labels, ref_gt_ids,
@@ -213,12 +245,15 @@ class ObjProp(MaskTrackRCNN):
         x, ref_x = self._train_feats
         del self._train_feats
         losses.update(self.prop_losses(x, ref_x, img, gt_bboxes, gt_masks, gt_ids,
-                                       ref_gt_bboxes, ref_gt_ids))
+                                       ref_gt_bboxes, ref_gt_ids, gt_labels=gt_labels))
         return losses
 
     def prop_losses(self, x, ref_x, img, gt_bboxes, gt_masks, gt_ids, ref_gt_bboxes,
-                    ref_gt_ids):
-        """Propagation losses over instances present in both frames (≤ max_instances each)."""
+                    ref_gt_ids, gt_labels=None):
+        """Propagation losses over instances present in both frames (≤ max_instances each).
+
+        A class-specific head picks each instance's mask channel by its label at t, as the
+        authors' ``two_stage.py`` 202 and 208 (``gt_labels[b_id][gt_id]``)."""
         feat_t = self.prop_head.prop_features(x)
         feat_ref = self.prop_head.prop_features(ref_x)
         H, W = img.shape[-2:]
@@ -234,7 +269,9 @@ class ObjProp(MaskTrackRCNN):
                 pairs = [pairs[k] for k in keep]
             k_t = [p[0] for p in pairs]
             k_ref = [p[1] for p in pairs]
-            out = self.prop_head(feat_t[i:i + 1], feat_ref[i:i + 1], ref_gt_bboxes[i][k_ref])
+            labels = None if gt_labels is None else gt_labels[i][k_t]
+            out = self.prop_head(feat_t[i:i + 1], feat_ref[i:i + 1], ref_gt_bboxes[i][k_ref],
+                                 labels=labels)
             m = gt_masks[i].masks[k_t]
             masks = img.new_zeros(len(k_t), H, W)
             masks[:, :m.shape[1], :m.shape[2]] = torch.from_numpy(m[:, :H, :W]).to(img)
@@ -249,6 +286,10 @@ class ObjProp(MaskTrackRCNN):
         meta = img_metas[0]
         feat = self.prop_head.prop_features(x)
         tr = self.tracker
+        if self.prop_cfg["mode"] == "authors":
+            out = self.fill_authors(feat, meta, frame, boxes, out)
+            tr.frames.append((frame, feat.detach()))
+            return out
         for tid, box in zip(ids, boxes):
             tr.tracks[tid].boxes[frame] = box.detach()
         out = self.fill_missing(feat, meta, frame, set(ids), out)
@@ -271,7 +312,7 @@ class ObjProp(MaskTrackRCNN):
         cfg, tr = self.prop_cfg, self.tracker
         cands = [t for t in tr.tracks.values()
                  if t.track_id not in detected_ids and t.last_seen == frame - 1
-                 and t.filled_run < cfg["max_fill"] and t.boxes]
+                 and (cfg["max_fill"] is None or t.filled_run < cfg["max_fill"]) and t.boxes]
         if not cands or not tr.frames:
             return out
         hist = dict(tr.frames)
@@ -289,7 +330,8 @@ class ObjProp(MaskTrackRCNN):
             for f in frames:
                 if f not in affinities:
                     affinities[f] = self.prop_head.affinity(feat, hist[f])
-                res = self.prop_head(feat, hist[f], t.boxes[f][None], affinities[f])
+                res = self.prop_head(feat, hist[f], t.boxes[f][None], affinities[f],
+                                     labels=[t.label])
                 probs.append(res["mask_prob"])
             prob = torch.stack(probs).mean(0)[:, None]  # (1, 1, h', w')
             stride = self.prop_head.feat_stride / 2
@@ -310,14 +352,131 @@ class ObjProp(MaskTrackRCNN):
             tr.update(t.track_id, frame, None, box.to(t.box), t.label, score, filled=True,
                       pad_box=pad_box)
             new.append((t.track_id, t.label, score, box.numpy(), mask))
-        if not new:
-            return out
-        out = dict(out)
-        out["track_ids"] = out["track_ids"] + [n[0] for n in new]
-        out["labels"] = np.concatenate([out["labels"], [n[1] for n in new]]).astype(np.int64)
-        out["scores"] = np.concatenate([out["scores"], [n[2] for n in new]]).astype(np.float32)
-        out["bboxes"] = np.concatenate([out["bboxes"].reshape(-1, 4),
-                                        np.stack([n[3] for n in new])]).astype(np.float32)
-        out["masks"] = np.concatenate([out["masks"], np.stack([n[4] for n in new])])
-        out["filled"] = np.concatenate([out["filled"], np.ones(len(new), dtype=bool)])
+        return append_fills(out, new)
+
+    def fill_authors(self, feat, meta, frame, boxes, out):
+        """Empty-instance filling as the authors' released code was written to do it.
+
+        Source: anirudh-chakravarthy/ObjProp at 34e9957, ``mmdet/models/detectors/two_stage.py``
+        ``simple_test`` (lines 431–495) and ``mmdet/models/prop_heads/prop_head.py`` ``predict``
+        (184–223). Each frame:
+
+        1. every track recorded in a frame of the history (detections and fills alike; the
+           last 24 frames, ``history_len = 24``, line 73; here the tracker's ``history``,
+           24 in the configs) and not detected in this frame is propagated from its box and
+           its label *in that frame* (the label picks a class-specific head's channel,
+           prop_head.py 193 and 222) to this frame (two_stage.py 438–452); a track detected
+           now is not propagated, as its propagation is thrown away at line 459;
+        2. its propagated mask probabilities (mask logits upsampled to the padded input,
+           sigmoid; prop_head.py 216–222) are averaged over those frames (line 458);
+        3. the mean is thresholded at ``mask_thr`` (``>= .3``, line 462) and an empty mask is
+           dropped (463–464). Nothing is suppressed: no overlap test with this frame's
+           detections, no area threshold, no limit on fills in a row (``max_fill=None``;
+           a positive ``max_fill`` would add one);
+        4. a fill's score is the mean of the track's scores over the history frames holding
+           it, fills included; its label the latest one there (466–475); its box the mask's
+           extent ``[x_min, y_min, x_max, y_max]`` (476–477);
+        5. fills join this frame's output and its history record (477–494), so they are
+           propagated again later. They do not update the tracker's memory (the authors'
+           matching keeps its own ``prev_bboxes``/``prev_roi_feats``, which a fill never
+           touches).
+
+        As shipped, the loop never reaches the propagation: lines 441–444 read
+        ``if img_meta[0]['video_id'] == 6: pdb.set_trace() else: continue`` (and ``pdb`` is
+        not imported in two_stage.py, lines 1–14, so video index 6 raises NameError). The
+        release as shipped is ``max_fill=0``: no fills.
+
+        Smallest fixes that make the intended code run:
+
+        * prop_head.py 219–221 are commented out, so ``predict`` returns the mask at the
+          padded input size while the detections' masks are at the original size
+          (``rescale=True``); here the mean is cropped to ``img_shape`` and resized to
+          ``ori_shape`` as those lines say (crop and resize are linear, so doing it after
+          the mean equals doing it per frame). The fill's box is then in original pixels,
+          like the detections', and ``predict``'s ``bbox * scale_factor`` (line 195)
+          maps both to the padded input.
+        * prop_head.py 137 ``index_matrix / W``: ``//`` (the spatial prior; see
+          :func:`objprop.models.prop_head.spatial_prior`).
+
+        Cost cap ``max_frames`` (default None = the whole history, as the authors): only the
+        last ``max_frames`` frames of the history are propagated from. It changes (a) the
+        mean, over at most ``max_frames`` propagated masks instead of up to 24, and (b) which
+        tracks are filled: a track absent from the last ``max_frames`` frames (not detected
+        there, and its fill came out empty or it was not filled) is not filled, where the
+        authors keep trying for 24 frames. Scores and labels still use the whole history.
+        """
+        cfg, tr = self.prop_cfg, self.tracker
+        if not tr.frames:  # first frame since the tracker's reset: a new video
+            self.prop_records = deque(maxlen=tr.history)
+        records = self.prop_records
+        now = {tid: (boxes[k].detach(), int(out["labels"][k]), float(out["scores"][k]), False)
+               for k, tid in enumerate(out["track_ids"])}
+        new = []
+        if cfg["max_fill"] != 0 and records:
+            new = self._authors_fills(feat, meta, now)
+        scale = feat.new_tensor(meta["scale_factor"])
+        for tid, label, score, box, _ in new:
+            now[tid] = (torch.from_numpy(box).to(feat) * scale, label, score, True)
+        records.append((frame, now))
+        return append_fills(out, new)
+
+    def _authors_fills(self, feat, meta, now):
+        """Steps 1–4 of :meth:`fill_authors`: ``[(track id, label, score, box, mask)]``."""
+        cfg, records = self.prop_cfg, list(self.prop_records)
+        hist = dict(self.tracker.frames)
+        used = records[-cfg["max_frames"]:] if cfg["max_frames"] else records
+        max_fill = cfg["max_fill"]
+
+        def filled_run(tid):
+            n = 0
+            for _, recs in reversed(records):
+                if tid not in recs or not recs[tid][3]:
+                    break
+                n += 1
+            return n
+
+        up = self.prop_head.feat_stride / 2  # the head's mask stride → padded input size
+        sums, counts = {}, {}
+        for f, recs in used:
+            tids = [t for t in recs if t not in now and f in hist and
+                    (max_fill is None or filled_run(t) < max_fill)]
+            if not tids:  # two_stage.py 439: a frame without instances is skipped
+                continue
+            res = self.prop_head(feat, hist[f], torch.stack([recs[t][0] for t in tids]).to(feat),
+                                 self.prop_head.affinity(feat, hist[f]),
+                                 labels=[recs[t][1] for t in tids])
+            prob = F.interpolate(res["mask_logits"][:, None], scale_factor=up, mode="bilinear",
+                                 align_corners=False).sigmoid()[:, 0]
+            for t, p in zip(tids, prob):
+                sums[t] = sums[t] + p if t in sums else p
+                counts[t] = counts.get(t, 0) + 1
+        H, W = meta["ori_shape"][:2]
+        ih, iw = meta["img_shape"][:2]
+        new = []
+        for t, total in sums.items():
+            prob = (total / counts[t])[None, None, :ih, :iw]  # fix: prop_head.py 219-221
+            prob = F.interpolate(prob, size=(H, W), mode="bilinear", align_corners=False)
+            mask = (prob[0, 0] >= cfg["mask_thr"]).cpu().numpy()
+            if not mask.any():
+                continue
+            seen = [recs[t] for _, recs in records if t in recs]
+            score = float(np.mean([r[2] for r in seen]))
+            ys, xs = np.nonzero(mask)
+            box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+            new.append((t, seen[-1][1], score, box, mask))
+        return new
+
+
+def append_fills(out, new):
+    """``out`` with fills ``[(track id, label, score, box, mask)]`` appended (filled=True)."""
+    if not new:
         return out
+    out = dict(out)
+    out["track_ids"] = out["track_ids"] + [n[0] for n in new]
+    out["labels"] = np.concatenate([out["labels"], [n[1] for n in new]]).astype(np.int64)
+    out["scores"] = np.concatenate([out["scores"], [n[2] for n in new]]).astype(np.float32)
+    out["bboxes"] = np.concatenate([out["bboxes"].reshape(-1, 4),
+                                    np.stack([n[3] for n in new])]).astype(np.float32)
+    out["masks"] = np.concatenate([out["masks"], np.stack([n[4] for n in new])])
+    out["filled"] = np.concatenate([out["filled"], np.ones(len(new), dtype=bool)])
+    return out

@@ -6,13 +6,26 @@ The paper's recipe (Sec. 2.2), and where it is silent the choice made here:
    ``feat_stride`` (paper: 16) and concatenated along channels: ``F_t``, ``F_{t-δ}``.
    Optional projection before the affinity (paper: none, ``feat_proj=None``; the authors'
    released code: ``'authors'`` = 1×1 conv-BN-ReLU, 3×3 conv-BN-ReLU, 1×1 conv to
-   ``proj_channels``). The projected features are used for the affinity only; the attention
-   multiplies the concatenated ``F_t`` itself, as the paper writes.
+   ``proj_channels``). With ``att_features='concat'`` (default) the projected features are
+   used for the affinity only and the attention multiplies the concatenated ``F_t`` itself,
+   as the paper writes. ``att_features='proj'`` is the authors' code: the projection is part
+   of the feature extraction (``extract_feats`` ends in ``self.convs``, authors'
+   ``mmdet/models/prop_heads/prop_head.py`` 173–182), so the attention multiplies the
+   projected features (``torch.mul(rsz_attn, x_feats...)``, lines 210 and 280) and the mask
+   head takes ``proj_channels`` inputs; :meth:`PropagationHead.prop_features` then returns
+   the projected features (what the history stores).
 2. **Affinity.** ``W = F_t · F_{t-δ}ᵀ`` (HW×HW), rows normalised to sum 1. The paper does not
    say how; ``affinity_norm='softmax'`` (default, as the authors' code) applies a softmax over
    the reference positions of each row with the dot products scaled by ``affinity_scale``
    (``'sqrt'`` = 1/√C as in scaled dot-product attention, or a number; the authors use 1.0).
    ``'relu_l1'`` clamps at 0 and divides by the row sum (no exponent), a literal reading.
+   **Spatial prior** (test time only, ``test_spatial_sigma``; default ``None`` = none): the
+   authors' ``predict`` multiplies the row-normalised affinity by ``exp(-d² / σ²)``, ``d``
+   the distance in feature cells between the two positions, with σ = 8 (authors'
+   prop_head.py 125–141, 163 and 190), *without* normalising the rows again (the softmax
+   after it is commented out, line 164). Their line 137 computes the row index with ``/``,
+   which PyTorch ≥ 1.5 no longer rounds down on integer tensors (every row coordinate
+   becomes ``i / W``); here the row is ``i // W``, as was meant. Training never uses it.
 3. **Propagation.** The box-level binary map ``b`` of the instance at t-δ (1 inside its box,
    at feature resolution) and its inverse ``1-b`` are propagated: ``a_fg = W b``,
    ``a_bg = W (1-b) = 1 - a_fg`` (rows sum to 1).
@@ -25,7 +38,12 @@ The paper's recipe (Sec. 2.2), and where it is silent the choice made here:
 5. **Mask head.** ``attention ⊙ F_t`` → four 3×3 conv+ReLU → one 2× deconv+ReLU → 1×1 conv →
    sigmoid: a **full-frame** instance mask at ``feat_stride / 2`` (the paper does not say
    full-frame vs RoI; the authors' code predicts full-frame, and a full-frame mask is what
-   lets the head recover an instance whose box the detector missed).
+   lets the head recover an instance whose box the detector missed). ``class_specific=True``
+   is the authors' head: ``num_classes`` mask channels (``conv_logits``, authors'
+   prop_head.py 97–98) and the instance's label picks its channel, at training (the mask
+   loss with ``use_mask=True`` takes the label's channel, lines 324–333) and at test
+   (``mask_pred[:, label+1]``, line 222; ``+1`` is mmdet 1.x's background channel 0, which
+   mmdet 2.x does not have). :meth:`PropagationHead.forward` then needs ``labels``.
 6. **Losses.** ``loss_prop_mask``: per-pixel binary cross-entropy between the predicted mask
    and the instance's ground-truth mask at t (resized to the prediction), as Mask R-CNN's
    mask loss. ``loss_prop_att``: binary cross-entropy between the attention map and the
@@ -101,6 +119,20 @@ def box_maps(boxes, size, stride):
     return maps.flatten(1).to(boxes.dtype)
 
 
+def spatial_prior(size_t, size_ref, sigma, like):
+    """(HW_t, HW_ref) weights ``exp(-d² / σ²)``, ``d`` the distance in feature cells.
+
+    The authors' ``get_spatial_weight`` (prop_head.py 125–141); the row of flat index ``i``
+    is ``i // W`` (their line 137 writes ``/``, which rounded down only in PyTorch < 1.5).
+    """
+    def cells(size):
+        h, w = size
+        idx = torch.arange(h * w, device=like.device)
+        return torch.stack([idx // w, idx % w], dim=-1).to(like.dtype)
+    d = (cells(size_t)[:, None] - cells(size_ref)[None]).pow(2).sum(-1)
+    return (-d / sigma ** 2).exp()
+
+
 @HEADS.register_module()
 class PropagationHead(BaseModule):
     """Attention-guided mask propagation from frame t-δ to frame t (see module docstring)."""
@@ -117,6 +149,10 @@ class PropagationHead(BaseModule):
                  att_scale=1.0,
                  learn_att_scale=True,
                  att_target="mask",
+                 att_features="concat",
+                 test_spatial_sigma=None,
+                 class_specific=False,
+                 num_classes=None,
                  num_convs=4,
                  conv_channels=256,
                  max_instances=8,
@@ -145,6 +181,19 @@ class PropagationHead(BaseModule):
             aff_channels = proj_channels
         else:
             raise ValueError(f"unknown feat_proj {feat_proj!r}")
+        if att_features not in ("concat", "proj"):
+            raise ValueError(f"unknown att_features {att_features!r}")
+        if att_features == "proj" and self.proj is None:
+            raise ValueError("att_features='proj' needs a projection (feat_proj='authors')")
+        # 'proj': the projection belongs to the features (authors' prop_head.py 173-182)
+        self.att_features = att_features
+        att_channels = proj_channels if att_features == "proj" else cat_channels
+        self.test_spatial_sigma = (None if test_spatial_sigma is None
+                                   else float(test_spatial_sigma))
+        if class_specific and not num_classes:
+            raise ValueError("class_specific=True needs num_classes")
+        self.class_specific = bool(class_specific)
+        self.num_classes = num_classes
         self.affinity_scale = (1.0 / math.sqrt(aff_channels) if affinity_scale == "sqrt"
                                else float(affinity_scale))
         log_scale = torch.tensor(math.log(att_scale), dtype=torch.float32)
@@ -154,15 +203,16 @@ class PropagationHead(BaseModule):
             self.register_buffer("log_att_scale", log_scale)
         convs = []
         for i in range(num_convs):
-            convs.append(ConvModule(cat_channels if i == 0 else conv_channels, conv_channels,
+            convs.append(ConvModule(att_channels if i == 0 else conv_channels, conv_channels,
                                     3, padding=1))
         self.convs = nn.Sequential(*convs)
         self.deconv = nn.ConvTranspose2d(conv_channels, conv_channels, 2, stride=2)
-        self.mask_pred = nn.Conv2d(conv_channels, 1, 1)
+        self.mask_pred = nn.Conv2d(conv_channels, num_classes if self.class_specific else 1, 1)
 
     # -- features and affinity -------------------------------------------------------------
     def prop_features(self, feats):
-        """``F`` of one frame batch: chosen levels resized to ``feat_stride`` and concatenated."""
+        """``F`` of one frame batch: chosen levels resized to ``feat_stride`` and concatenated
+        (and projected, when ``att_features='proj'``)."""
         ref_lvl = self.level_strides.index(self.feat_stride) if \
             self.feat_stride in self.level_strides else None
         if ref_lvl is not None and ref_lvl < len(feats):
@@ -172,27 +222,41 @@ class PropagationHead(BaseModule):
             s0 = self.level_strides[0]
             size = (math.ceil(f0.shape[-2] * s0 / self.feat_stride),
                     math.ceil(f0.shape[-1] * s0 / self.feat_stride))
-        return resize_concat_levels(feats, self.in_levels, tuple(size))
+        feat = resize_concat_levels(feats, self.in_levels, tuple(size))
+        if self.att_features == "proj":
+            feat = self.proj(feat)
+        return feat
 
     def affinity(self, feat_t, feat_ref):
-        """Row-normalised affinity (B, HW_t, HW_ref) between two frames' ``F``."""
-        if self.proj is not None:
+        """Row-normalised affinity (B, HW_t, HW_ref) between two frames' ``F``; in eval mode
+        multiplied by the spatial prior when ``test_spatial_sigma`` is set (rows then sum
+        to at most 1)."""
+        if self.proj is not None and self.att_features == "concat":
             feat_t, feat_ref = self.proj(feat_t), self.proj(feat_ref)
         a = torch.einsum("bci,bcj->bij", feat_t.flatten(2), feat_ref.flatten(2))
-        return normalise_affinity(a * self.affinity_scale, self.affinity_norm)
+        a = normalise_affinity(a * self.affinity_scale, self.affinity_norm)
+        if self.test_spatial_sigma is not None and not self.training:
+            key = (tuple(feat_t.shape[-2:]), tuple(feat_ref.shape[-2:]), a.device, a.dtype)
+            if getattr(self, "_prior_key", None) != key:  # one video = one size: compute once
+                self._prior = spatial_prior(key[0], key[1], self.test_spatial_sigma, a)
+                self._prior_key = key
+            a = a * self._prior[None]
+        return a
 
     @property
     def att_scale(self):
         return self.log_att_scale.exp()
 
     # -- forward ------------------------------------------------------------------------------
-    def forward(self, feat_t, feat_ref, ref_boxes, affinity=None):
+    def forward(self, feat_t, feat_ref, ref_boxes, affinity=None, labels=None):
         """Predict masks at t of instances given by their boxes at t-δ.
 
         Args:
             feat_t, feat_ref: (1, C, h, w) ``F`` of one frame pair.
             ref_boxes: (N, 4) boxes at t-δ in (padded) image pixels.
             affinity: optional precomputed (1, hw, hw) affinity, reused across instances.
+            labels: (N,) class indices; required when ``class_specific`` (they pick each
+                instance's mask channel), ignored otherwise.
 
         Returns:
             dict with ``mask_prob`` (N, 2h, 2w) in [0, 1], ``attention`` (N, h, w),
@@ -207,7 +271,14 @@ class PropagationHead(BaseModule):
         x = feat_t * att  # (N, C, h, w): broadcast over instances
         x = self.convs(x)
         x = F.relu(self.deconv(x))
-        logits = self.mask_pred(x)[:, 0]
+        logits = self.mask_pred(x)
+        if self.class_specific:
+            if labels is None:
+                raise ValueError("a class-specific propagation head needs the labels")
+            labels = torch.as_tensor(labels, device=logits.device).long().view(-1)
+            logits = logits[torch.arange(len(logits), device=logits.device), labels]
+        else:
+            logits = logits[:, 0]
         return dict(mask_logits=logits, mask_prob=logits.sigmoid(), attention=att[:, 0],
                     propagated=fg[0].view(-1, h, w), affinity=affinity)
 

@@ -13,6 +13,11 @@ explodes (measured: 3 → 244 in the first 50 iterations, gradient norm > 2000, 
 other loss under gradient clipping); the paper's setting (COCO-initialised features,
 batch 24) keeps the original unnormalised product. The tracker multiplies the stored
 embeddings the same way, so training and online matching use the same similarity.
+
+``normalize_at_test=True`` is the ObjProp authors' variant: trained on plain dot products,
+their track head L2-normalises both embeddings at test time only (anirudh-chakravarthy/ObjProp
+``mmdet/models/track_heads/track_head.py`` lines 99–101, ``test_mode``), so online matching
+runs on unit cosine similarities (bounded by 1) while MaskTrack R-CNN's runs on dot products.
 """
 import torch
 import torch.nn as nn
@@ -24,7 +29,8 @@ from mmdet.models.builder import HEADS
 @HEADS.register_module()
 class TrackHead(BaseModule):
     def __init__(self, in_channels=256, roi_feat_size=7, num_fcs=2, fc_out_channels=1024,
-                 loss_match_weight=1.0, normalize=False, scale=10.0, init_cfg=None):
+                 loss_match_weight=1.0, normalize=False, scale=10.0,
+                 normalize_at_test=False, init_cfg=None):
         super().__init__(init_cfg)
         layers = []
         in_dim = in_channels * roi_feat_size * roi_feat_size
@@ -35,10 +41,13 @@ class TrackHead(BaseModule):
         self.fcs = nn.Sequential(*layers)
         self.loss_match_weight = loss_match_weight
         self.normalize, self.scale = normalize, scale
+        self.normalize_at_test = normalize_at_test
 
     def forward(self, roi_feats):
         """(N, C, 7, 7) RoI features → (N, D) embeddings."""
         emb = self.fcs(roi_feats.flatten(1))
+        if self.normalize_at_test and not self.training:
+            return F.normalize(emb, dim=1)
         if self.normalize:
             emb = F.normalize(emb, dim=1) * self.scale ** 0.5
         return emb

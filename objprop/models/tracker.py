@@ -1,15 +1,42 @@
 """Online tracking for MaskTrack R-CNN and ObjProp: instance memory and detection matching.
 
-At frame t every detection i is scored against every track j in memory (Yang et al. 2019):
+The default, ``rule='masktrack'``, is MaskTrack R-CNN's own test-time matching, transcribed
+from youtubevos/MaskTrackRCNN at 10e5d7d: ``mmdet/models/detectors/two_stage.py``
+``simple_test_bboxes`` (lines 174–263) and ``mmdet/models/track_heads/track_head.py``
+``compute_comp_scores`` (lines 56–73), with ``match_coeff=[1.0, 2.0, 10]`` and
+``bbox_dummy_iou=0`` from ``configs/masktrack_rcnn_r50_fpn_1x_youtubevos.py``. Every
+detection i of frame t is scored against column 0 ("a new object") and every instance j in
+memory:
 
-    s_ij = log_softmax(match logits over [new, tracks])_j + w_score·log(det score_i)
-           + w_iou·IoU(box_i, last box_j) + w_label·[label_i == label_j]
+    s_ij = log_softmax(match logits)_j + c0·log(score_i) + c1·IoU_ij + c2·[label_i == label_j]
 
-and the "new" column scores log_softmax(...)_0 alone. Detections are assigned greedily in
-descending detection score: each takes the best still-free track whose ``s_ij`` beats its
-own "new" score, otherwise it starts a new track. The memory keeps, per track, the latest
-embedding, box, label, the scores seen so far, the frame it was last seen, and (for ObjProp)
-its box in every frame of the feature history.
+where column 0 gets the same score term, IoU = ``bbox_dummy_iou`` and label term 1
+(track_head.py 59–65), so a new object competes on equal terms with a same-class track.
+Then (two_stage.py 236–260), in input order:
+
+* each detection takes its best column (``argmax``);
+* column 0: a new instance is added to the memory (its id = the memory's size);
+* column j: the detection gets instance j only if its combined score beats the best score
+  that instance has received in this frame so far (which starts at -100, line 242); it then
+  replaces the instance's embedding and box in memory. A detection that loses keeps id -1
+  and is dropped from the frame's output (``bbox2result_with_id`` keeps ``obj_id >= 0``,
+  ``mmdet/core/bbox/transforms.py`` 177–179); one that was beaten later by a better one is
+  overwritten in the per-frame dict keyed by id (same lines). Here both are ``None``.
+* the memory's *label* of an instance is the one it was created with: ``prev_det_labels``
+  is never updated on a match (lines 258–260 update features and box only).
+
+Departure: box IoU is mmdet 2.x's ``bbox_overlaps`` (``x2 - x1``); MaskTrack R-CNN's mmdet
+1.x adds one pixel (``x2 - x1 + 1``, ``mmdet/core/bbox/geometry.py``). Nothing else differs.
+
+``rule='greedy'`` is this book's former rule, kept as an option to measure: the new column
+scores the match log-probability alone, detections are assigned in descending score order,
+each taking the best still-free track that beats its own new-object score (a loser takes
+its next-best track or starts one; nothing is dropped), and the label in memory follows the
+latest match.
+
+The memory keeps, per track, the latest embedding and box, the label it was created with
+(matching) and its latest label (ObjProp's fills), the scores seen so far, the frame it was
+last seen, and (ObjProp) its box in every frame of the feature history.
 """
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,18 +46,24 @@ from mmdet.core import bbox_overlaps
 
 from .track_head import TrackHead
 
+RULES = ("masktrack", "greedy")
+
 
 @dataclass
 class Track:
     track_id: int
     embedding: torch.Tensor
     box: torch.Tensor            # last box, original image coordinates
-    label: int
+    label: int                   # latest label (detection or fill)
     scores: list
     last_seen: int               # frame index of the last detection or fill
-    last_detected: int           # frame index of the last real detection
+    first_label: int = None      # the label it was created with (MaskTrack's matching)
     filled_run: int = 0          # consecutive frames filled by propagation
     boxes: dict = field(default_factory=dict)  # frame index → box in padded-image coords
+
+    def __post_init__(self):
+        if self.first_label is None:
+            self.first_label = self.label
 
     @property
     def mean_score(self):
@@ -38,10 +71,27 @@ class Track:
 
 
 class OnlineTracker:
-    """Memory of one video's instances; :meth:`assign` gives each detection a track id."""
+    """Memory of one video's instances; :meth:`assign` gives each detection a track id.
 
-    def __init__(self, w_score=1.0, w_iou=2.0, w_label=10.0, history=24, max_age=None):
-        self.w_score, self.w_iou, self.w_label = w_score, w_iou, w_label
+    Args:
+        match_coeff: weights of log(score), box IoU and same-label (MaskTrack's
+            ``match_coeff``).
+        bbox_dummy_iou: the IoU term of the "new object" column (MaskTrack rule).
+        rule: ``'masktrack'`` (default, MaskTrack R-CNN's matching) or ``'greedy'``.
+        history: frames of propagation features kept (ObjProp).
+        max_age: forget tracks unseen for more than this many frames (None: never, as
+            MaskTrack R-CNN).
+    """
+
+    def __init__(self, match_coeff=(1.0, 2.0, 10.0), bbox_dummy_iou=0.0, rule="masktrack",
+                 history=24, max_age=None):
+        if rule not in RULES:
+            raise ValueError(f"tracker rule must be one of {RULES}, not {rule!r}")
+        if len(match_coeff) != 3:
+            raise ValueError("match_coeff needs three weights: score, IoU, label")
+        self.match_coeff = tuple(float(c) for c in match_coeff)
+        self.bbox_dummy_iou = float(bbox_dummy_iou)
+        self.rule = rule
         self.history = history
         self.max_age = max_age
         self.reset()
@@ -58,17 +108,24 @@ class OnlineTracker:
 
     def match_matrix(self, match_logits, boxes, scores, labels, tracks):
         """Combined scores (N, 1+M) of N detections against M tracks (column 0 = new)."""
+        c_score, c_iou, c_label = self.match_coeff
         logp = match_logits.log_softmax(dim=1)
-        if not tracks:
-            return logp
-        t_boxes = torch.stack([t.box for t in tracks]).to(boxes)
-        t_labels = boxes.new_tensor([t.label for t in tracks])
-        ious = bbox_overlaps(boxes, t_boxes)
-        same = (labels[:, None].to(t_labels) == t_labels[None]).to(boxes)
-        extra = (self.w_score * scores.clamp(min=1e-6).log()[:, None]
-                 + self.w_iou * ious + self.w_label * same)
+        n = len(boxes)
+        if self.rule == "masktrack":
+            t_labels = [t.first_label for t in tracks]
+            dummy_iou, dummy_label = self.bbox_dummy_iou, 1.0
+            log_score = scores.log()
+        else:
+            t_labels = [t.label for t in tracks]
+            log_score = scores.clamp(min=1e-6).log()
+        ious = (bbox_overlaps(boxes, torch.stack([t.box for t in tracks]).to(boxes))
+                if tracks else boxes.new_zeros(n, 0))
+        same = (labels[:, None].to(boxes) == boxes.new_tensor(t_labels)[None]).to(boxes)
+        extra = c_score * log_score[:, None] + c_iou * ious + c_label * same
         out = logp.clone()
         out[:, 1:] = logp[:, 1:] + extra
+        if self.rule == "masktrack":
+            out[:, 0] = logp[:, 0] + c_score * log_score + c_iou * dummy_iou + c_label * dummy_label
         return out
 
     def assign(self, frame, embeddings, boxes, scores, labels, forced_ids=None):
@@ -76,53 +133,83 @@ class OnlineTracker:
 
         Args:
             frame: frame index. embeddings (N, D); boxes (N, 4) original coords;
-            scores (N,); labels (N,).
+            scores (N,); labels (N,), in the detector's output order.
             forced_ids: optional list of N ids (the track oracle) that bypass matching.
         Returns:
-            list of N track ids.
+            list of N track ids; ``None`` for a detection the rule drops from the frame.
         """
         n = len(boxes)
         tracks = self.active_tracks(frame)
-        ids = [None] * n
         if forced_ids is not None:
             ids = [int(i) for i in forced_ids]
             self.next_id = max([self.next_id] + [i + 1 for i in ids])
-        elif n:
+        elif not n:
+            ids = []
+        else:
             ref = (torch.stack([t.embedding for t in tracks]) if tracks
                    else embeddings.new_zeros(0, embeddings.shape[1]))
             logits = TrackHead.match_scores(embeddings, ref)  # the training-time logits
             comb = self.match_matrix(logits, boxes, scores, labels, tracks)
-            taken = set()
-            for i in scores.argsort(descending=True).tolist():
-                best, best_j = comb[i, 0], None
-                for j in range(len(tracks)):
-                    if j not in taken and comb[i, j + 1] > best:
-                        best, best_j = comb[i, j + 1], j
-                if best_j is None:
-                    ids[i] = self.next_id
-                    self.next_id += 1
-                else:
-                    taken.add(best_j)
-                    ids[i] = tracks[best_j].track_id
+            pick = self._assign_masktrack if self.rule == "masktrack" else self._assign_greedy
+            ids = pick(comb, scores, tracks)
         for i, tid in enumerate(ids):
-            self.update(tid, frame, embeddings[i], boxes[i], int(labels[i]), float(scores[i]))
+            if tid is not None:
+                self.update(tid, frame, embeddings[i], boxes[i], int(labels[i]),
+                            float(scores[i]))
+        return ids
+
+    def _new_id(self):
+        self.next_id += 1
+        return self.next_id - 1
+
+    def _assign_masktrack(self, comb, scores, tracks):
+        """two_stage.py 236–260: argmax per detection, in input order; a track goes to the
+        detection with the highest combined score (ties: the first), the others drop."""
+        best_col = comb.argmax(dim=1).tolist()
+        ids = [None] * len(best_col)
+        best_score = [-100.0] * len(tracks)   # line 242
+        owner = [None] * len(tracks)          # detection currently holding track j
+        for i, col in enumerate(best_col):
+            if col == 0:
+                ids[i] = self._new_id()
+                continue
+            j = col - 1
+            s = float(comb[i, col])
+            if s > best_score[j]:
+                if owner[j] is not None:
+                    ids[owner[j]] = None      # overwritten in bbox2result_with_id's dict
+                owner[j], best_score[j] = i, s
+                ids[i] = tracks[j].track_id
+        return ids
+
+    def _assign_greedy(self, comb, scores, tracks):
+        """This book's former rule: descending score, each takes the best free track."""
+        ids = [None] * len(scores)
+        taken = set()
+        for i in scores.argsort(descending=True).tolist():
+            best, best_j = comb[i, 0], None
+            for j in range(len(tracks)):
+                if j not in taken and comb[i, j + 1] > best:
+                    best, best_j = comb[i, j + 1], j
+            if best_j is None:
+                ids[i] = self._new_id()
+            else:
+                taken.add(best_j)
+                ids[i] = tracks[best_j].track_id
         return ids
 
     def update(self, tid, frame, embedding, box, label, score, filled=False, pad_box=None):
         t = self.tracks.get(tid)
         if t is None:
             t = self.tracks[tid] = Track(tid, embedding.detach(), box.detach(), label, [score],
-                                         frame, frame)
+                                         frame)
         else:
             if embedding is not None:
                 t.embedding = embedding.detach()
             t.box, t.label = box.detach(), label
             t.scores.append(score)
             t.last_seen = frame
-        if filled:
-            t.filled_run += 1
-        else:
-            t.last_detected, t.filled_run = frame, 0
+        t.filled_run = t.filled_run + 1 if filled else 0
         if pad_box is not None:
             t.boxes[frame] = pad_box.detach()
         # keep only boxes of frames still in the feature history

@@ -61,5 +61,9 @@ model = dict(
         # MaskTrack R-CNN's test thresholds: score 0.05, 10 detections a frame
         rcnn=dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10,
                   mask_thr_binary=0.5),
-        # score = log-softmax(match) + 1.0 log(det score) + 2.0 IoU + 10 [same label]
-        track=dict(w_score=1.0, w_iou=2.0, w_label=10.0, history=24)))
+        # MaskTrack R-CNN's matching (objprop/models/tracker.py): log-softmax(match)
+        # + 1.0 log(det score) + 2.0 IoU + 10 [same label], the "new" column with IoU 0 and
+        # label term 1 (youtubevos/MaskTrackRCNN configs/masktrack_rcnn_r50_fpn_1x_youtubevos.py
+        # match_coeff=[1.0, 2.0, 10], bbox_dummy_iou=0); rule='greedy' is this book's variant
+        track=dict(match_coeff=[1.0, 2.0, 10.0], bbox_dummy_iou=0.0, rule='masktrack',
+                   history=24)))
