@@ -103,7 +103,7 @@ def fidelity_runs(baseline_config, config, authors_config):
     greedy = {"model.test_cfg.track.rule": "greedy"}
     return [
         ("MaskTrack R-CNN", baseline_config, True, {},
-         "MaskTrack R-CNN's own tracker, its thresholds (score 0.05, 10 a frame)"),
+         "MaskTrack R-CNN's own tracker and test thresholds"),
         ("MaskTrack R-CNN, greedy tracker", baseline_config, True, greedy,
          "this book's former tracking rule, same weights"),
         ("MaskTrack R-CNN, authors' test settings", baseline_config, True,

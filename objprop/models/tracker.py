@@ -107,25 +107,29 @@ class OnlineTracker:
                 if self.max_age is None or frame - t.last_seen <= self.max_age]
 
     def match_matrix(self, match_logits, boxes, scores, labels, tracks):
-        """Combined scores (N, 1+M) of N detections against M tracks (column 0 = new)."""
+        """Combined scores (N, 1+M) of N detections against M tracks (column 0 = new).
+
+        MaskTrack rule: the same terms summed in the same order as ``compute_comp_scores``
+        (track_head.py 71–73), so float32 rounding, and with it every argmax, is the
+        original's."""
         c_score, c_iou, c_label = self.match_coeff
         logp = match_logits.log_softmax(dim=1)
         n = len(boxes)
-        if self.rule == "masktrack":
-            t_labels = [t.first_label for t in tracks]
-            dummy_iou, dummy_label = self.bbox_dummy_iou, 1.0
-            log_score = scores.log()
-        else:
-            t_labels = [t.label for t in tracks]
-            log_score = scores.clamp(min=1e-6).log()
         ious = (bbox_overlaps(boxes, torch.stack([t.box for t in tracks]).to(boxes))
                 if tracks else boxes.new_zeros(n, 0))
-        same = (labels[:, None].to(boxes) == boxes.new_tensor(t_labels)[None]).to(boxes)
-        extra = c_score * log_score[:, None] + c_iou * ious + c_label * same
+        if self.rule == "masktrack":
+            t_labels = boxes.new_tensor([t.first_label for t in tracks])
+            same = (t_labels[None] == labels.view(-1, 1).to(boxes)).to(boxes)
+            ious = torch.cat([boxes.new_full((n, 1), self.bbox_dummy_iou), ious], dim=1)
+            same = torch.cat([boxes.new_ones(n, 1), same], dim=1)
+            return (logp + c_score * torch.log(scores.view(-1, 1).to(boxes))
+                    + c_iou * ious + c_label * same)
+        t_labels = boxes.new_tensor([t.label for t in tracks])
+        same = (labels[:, None].to(boxes) == t_labels[None]).to(boxes)
+        extra = (c_score * scores.clamp(min=1e-6).log()[:, None] + c_iou * ious
+                 + c_label * same)
         out = logp.clone()
         out[:, 1:] = logp[:, 1:] + extra
-        if self.rule == "masktrack":
-            out[:, 0] = logp[:, 0] + c_score * log_score + c_iou * dummy_iou + c_label * dummy_label
         return out
 
     def assign(self, frame, embeddings, boxes, scores, labels, forced_ids=None):
