@@ -7,13 +7,126 @@ class-dependent layers (box classifier, box regressor, mask logits) are *re-size
 new-size weights keep the model's own initialisation, except the classifier's background row,
 which mmdet 2.x keeps last and which means the same for any class set, so it is copied.
 Layers the checkpoint lacks (track head, propagation head) keep their initialisation.
+
+``read_checkpoint`` and ``load_model_checkpoint`` (a trained checkpoint of the model itself,
+for ``objprop test`` and the oracle study) read every checkpoint the library loads, so
+that an empty, truncated, foreign or non-checkpoint file is one line naming it.
 """
+import pickle
+import zipfile
 from pathlib import Path
 
 from .errors import ObjPropError
 
 CLASS_DEPENDENT = ("roi_head.bbox_head.fc_cls", "roi_head.bbox_head.fc_reg",
                    "roi_head.mask_head.conv_logits")
+
+# torch.save writes a zip archive (torch >= 1.6) or, in the legacy format, a pickle
+# (PROTO opcode 0x80, then the protocol, 2 to 5); anything else is not a checkpoint
+_ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_MAGIC = tuple(bytes([0x80, protocol]) for protocol in range(2, 6))
+# RuntimeErrors torch.load raises for a damaged file (and only for one)
+_CORRUPT_MESSAGES = ("PytorchStreamReader", "Invalid magic number", "corrupt")
+
+
+def read_checkpoint(path, weights_only=True):
+    """Read a checkpoint file written by ``torch.save`` (mmcv's layout ``{"state_dict",
+    "meta", ...}`` or a bare state dict): returns ``(checkpoint, state_dict)`` with any
+    ``module.`` prefix (DataParallel) stripped from the keys.
+
+    A file that is empty, truncated, not a checkpoint at all (a JSON, random bytes) or
+    holds no tensors is one ``ObjPropError`` line naming it, and so is (with
+    ``weights_only``, torch's safe loader) one that holds Python objects beyond tensors.
+    Only the failures that mean "this file is damaged" are caught; anything else keeps its
+    traceback.
+    """
+    import torch
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise ObjPropError("not a readable PyTorch checkpoint (the file is empty)", path=path)
+    if not head.startswith((_ZIP_MAGIC,) + _LEGACY_MAGIC):
+        raise ObjPropError("not a readable PyTorch checkpoint (neither the zip archive nor "
+                           "the pickle torch.save writes)", path=path)
+    if head.startswith(_ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                archive.namelist()
+        except zipfile.BadZipFile:
+            raise ObjPropError("not a readable PyTorch checkpoint (truncated or corrupt zip "
+                               "archive: an interrupted download or copy?)", path=path)
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=weights_only)
+    except (pickle.UnpicklingError, EOFError) as exc:
+        reason = _reason(exc)
+        if reason.startswith("Unsupported global"):    # (a cut name reads as one too)
+            raise ObjPropError(f"not a readable PyTorch checkpoint (torch's safe loader "
+                               f"refuses it: {reason}; truncated, or holding Python "
+                               f"objects beyond tensors?)", path=path)
+        raise ObjPropError(f"not a readable PyTorch checkpoint (truncated or corrupt: "
+                           f"{type(exc).__name__}{': ' + reason if reason else ''})",
+                           path=path)
+    except RuntimeError as exc:
+        if not any(m in str(exc) for m in _CORRUPT_MESSAGES):
+            raise
+        raise ObjPropError(f"not a readable PyTorch checkpoint (truncated or corrupt: "
+                           f"{_reason(exc)})", path=path)
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not state or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                    for k, v in state.items()):
+        raise ObjPropError("no state_dict in checkpoint (not a dict of named tensors)",
+                           path=path)
+    state = {k[len("module."):] if k.startswith("module.") else k: v
+             for k, v in state.items()}
+    return ckpt, state
+
+
+def _reason(exc):
+    """The gist of a torch.load error, short and on one line (the weights-only loader
+    wraps the real reason in a paragraph of advice)."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    line = (text.strip().splitlines() or [""])[0]
+    if line.startswith("Unsupported global"):
+        line = line.split(" was not an allowed global")[0]
+    return line if len(line) <= 100 else line[:97] + "..."
+
+
+def _foreign(state):
+    example = next(iter(state))
+    return (f"checkpoint shares no weights with the model ({len(state)} tensors such as "
+            f"'{example}'): a checkpoint of another model?")
+
+
+def load_model_checkpoint(model, path):
+    """Load a trained checkpoint of this very model (``objprop test``, the oracle study);
+    returns the checkpoint dict (its ``meta`` carries ``CLASSES``).
+
+    Refused with one line naming the file: an unreadable file (see ``read_checkpoint``), a
+    checkpoint that shares no tensor name with the model (another model's), and one whose
+    shared tensors have other shapes (another class count or architecture). Tensors the
+    checkpoint lacks keep their initialisation, with mmcv's warning, as before.
+    """
+    from mmcv.runner import load_state_dict
+    if not Path(path).is_file():
+        raise ObjPropError("checkpoint not found", path=path)
+    ckpt, state = read_checkpoint(path)
+    own = model.state_dict()
+    shared = set(state) & set(own)
+    if not shared:
+        raise ObjPropError(_foreign(state), path=path)
+    other = sorted(k for k in shared if state[k].shape != own[k].shape)
+    if other:
+        k = other[0]
+        raise ObjPropError(f"checkpoint does not fit the model: {len(other)} tensors have "
+                           f"other shapes (e.g. {k}: {list(state[k].shape)} in the file, "
+                           f"{list(own[k].shape)} in the model): trained with another "
+                           f"config?", path=path)
+    load_state_dict(model, state, strict=False)
+    return ckpt if isinstance(ckpt, dict) else {}
 
 
 def load_coco_init(model, path, logger=None):
@@ -24,21 +137,13 @@ def load_coco_init(model, path, logger=None):
         ``skipped`` (checkpoint keys the model lacks or with other shapes),
         ``missing`` (model keys the checkpoint lacks).
     """
-    import torch
     if not Path(path).is_file():
         raise ObjPropError("pretrained checkpoint not found (download mmdet's COCO Mask "
                            "R-CNN checkpoint there, or set load_from=None)", path=path)
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ObjPropError(f"not a readable PyTorch checkpoint ({type(exc).__name__})",
-                           path=path)
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not state:
-        raise ObjPropError("no state_dict in checkpoint", path=path)
-    state = {k[len("module."):] if k.startswith("module.") else k: v
-             for k, v in state.items()}
+    _, state = read_checkpoint(path, weights_only=False)
     own = model.state_dict()
+    if not set(state) & set(own):
+        raise ObjPropError(_foreign(state), path=path)
     new_state, report = {}, dict(loaded=[], resized=[], skipped=[], missing=[])
     for key, value in state.items():
         if key not in own:

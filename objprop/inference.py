@@ -4,21 +4,38 @@ Used by ``objprop test``, the oracle study and the book. The model sees one fram
 and never a future frame; a video's results are assembled once its last frame is done.
 """
 from collections import defaultdict
-from pathlib import Path
 
 from .errors import ObjPropError
 
 
 def build_model(cfg, checkpoint=None, device="cpu"):
-    """An mmdet detector from ``cfg`` (registries filled by importing objprop.models)."""
+    """An mmdet detector from ``cfg`` (registries filled by importing objprop.models),
+    with ``checkpoint``'s weights, on ``device``.
+
+    The device is checked first, before anything is built: ``cuda`` without a visible GPU
+    (or a name torch does not know) is one ``ObjPropError`` line. An unreadable or foreign
+    checkpoint is one line naming it (``objprop.checkpoint.load_model_checkpoint``).
+    """
+    import torch
     import objprop.models  # noqa: F401  (registers the heads and detectors)
-    from mmcv.runner import load_checkpoint
     from mmdet.models import build_detector
+    from .checkpoint import load_model_checkpoint
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ObjPropError(f"--device {device}: not a torch device (use cpu, cuda or "
+                           f"cuda:N)")
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ObjPropError(f"--device {device}: no CUDA GPU visible "
+                               f"(torch.cuda.is_available() is False); use --device cpu")
+        if dev.index is not None and dev.index >= n:
+            raise ObjPropError(f"--device {device}: only {n} CUDA GPU(s) visible "
+                               f"(cuda:0..cuda:{n - 1})")
     model = build_detector(cfg.model)
     if checkpoint is not None:
-        if not Path(checkpoint).is_file():
-            raise ObjPropError("checkpoint not found", path=checkpoint)
-        ckpt = load_checkpoint(model, str(checkpoint), map_location="cpu")
+        ckpt = load_model_checkpoint(model, checkpoint)
         meta = ckpt.get("meta", {}) if isinstance(ckpt, dict) else {}
         if "CLASSES" in meta:
             model.CLASSES = meta["CLASSES"]

@@ -255,7 +255,7 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, toyvis_small):
 
 # --------------------------------------------------------------------------- (f) the chapter
 
-def test_book_chapter_trains_both_models_and_skips_finished_runs(toyvis_small, tmp_path):
+def test_book_chapter_trains_the_models_and_skips_finished_runs(toyvis_small, tmp_path):
     from objprop.book import execute_chapter
     from objprop.report import find_checkpoint
     params = dict(data_root=str(toyvis_small), work_dir=str(tmp_path / "work"),
@@ -263,7 +263,11 @@ def test_book_chapter_trains_both_models_and_skips_finished_runs(toyvis_small, t
     nb = execute_chapter("train", params, tmp_path / "nb", log=lambda *a: None)
     assert nb.is_file()
     runs = json.loads((tmp_path / "results" / "train.json").read_text())["runs"]
-    assert [Path(r["config"]).name for r in runs] == [Path(BASELINE).name, Path(TOY).name]
+    assert [Path(r["config"]).name for r in runs] == [
+        Path(BASELINE).name, Path(TOY).name, "objprop_r18_fpn_authors_toy.py"]
+    # the authors' ObjProp starts from this run's MaskTrack R-CNN checkpoint, as they did
+    authors = json.loads((Path(runs[2]["work_dir"]) / training.SUMMARY_NAME).read_text())
+    assert f"load_from={runs[0]['checkpoint']}" in authors["request"]["cfg_options"]
     for r in runs:
         assert r["iters"] == 2 and not r["skipped"] and Path(r["checkpoint"]).is_file()
         assert r["s_per_iter"] > 0 and "loss" in r["final_losses"]

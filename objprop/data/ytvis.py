@@ -19,6 +19,7 @@ Extra keys (ToyVIS's ``hard_frames``, 2021's ``license``...) are kept and ignore
 ``annotations`` may be absent (the official validation sets ship without them).
 """
 import json
+import math
 from collections import defaultdict
 from numbers import Number
 from pathlib import Path
@@ -61,24 +62,164 @@ def segmentation_kind(segm):
     return "invalid"
 
 
+# the longest run length one character group of an RLE string may carry: 7 characters of
+# 5 bits; a frame of 2^34 pixels is far beyond any video, and longer groups would overflow
+# pycocotools' C decoder
+_RLE_MAX_GROUP = 7
+
+
+def _is_finite_number(x):
+    return isinstance(x, Number) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _rle_string_problems(strings, n_pixels):
+    """Check pycocotools compressed RLE strings (``str`` or ``bytes``): ``{index: problem}``
+    for those that are not ``n_pixels`` of non-negative runs.
+
+    The same arithmetic as pycocotools' ``rleFrString`` (maskApi.c), vectorised over all the
+    strings at once (a track's frames are checked in one go): a string that pycocotools
+    would decode into negative or overflowing runs, and then hang on or write past its
+    buffer with, is refused before pycocotools sees it.
+    """
+    problems, raws = {}, []
+    for i, counts in enumerate(strings):
+        try:
+            raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+        except UnicodeEncodeError:
+            raw = b"\x00"
+        if not raw:
+            problems[i] = "RLE counts are empty"
+        raws.append(raw)
+    keep = [i for i in range(len(raws)) if i not in problems]
+    if not keep:
+        return problems
+    lens = np.array([len(raws[i]) for i in keep])
+    stops = np.cumsum(lens)                                  # one past each string's end
+    u = np.frombuffer(b"".join(raws[i] for i in keep), dtype=np.uint8)
+    bad = np.zeros(len(keep), dtype=bool)
+
+    def refuse(mask, problem):
+        for j in np.flatnonzero(mask & ~bad):
+            problems[keep[j]] = problem
+        bad[:] |= mask
+
+    outside = (u < 48) | (u > 111)
+    if outside.any():
+        owner = np.searchsorted(stops, np.flatnonzero(outside), side="right")
+        refuse(np.bincount(owner, minlength=len(keep)) > 0,
+               "RLE counts hold characters outside pycocotools' alphabet ('0'..'o')")
+        u = np.where(outside, 48, u).astype(np.uint8)
+    c = u - np.uint8(48)
+    is_end = (c & 0x20) == 0
+    refuse(~is_end[stops - 1], "RLE counts end in the middle of a run (truncated string)")
+    is_end[stops - 1] = True              # (refused already) keeps runs within one string
+    ends = np.flatnonzero(is_end)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    runs_to_stop = np.cumsum(is_end)[stops - 1]
+    runs_per = np.diff(np.concatenate(([0], runs_to_stop)))
+    first_run = runs_to_stop - runs_per
+    run_owner = np.repeat(np.arange(len(keep)), runs_per)
+    if lengths.max() > _RLE_MAX_GROUP:
+        refuse(np.bincount(run_owner[lengths > _RLE_MAX_GROUP], minlength=len(keep)) > 0,
+               "RLE counts hold a run too long for any frame")
+        lengths = np.minimum(lengths, _RLE_MAX_GROUP)
+    k = np.minimum(np.arange(c.size) - np.repeat(starts, np.maximum(ends - starts + 1, 1)),
+                   _RLE_MAX_GROUP)
+    x = np.add.reduceat((c & 0x1f).astype(np.int64) << (5 * k), starts)
+    x = np.where((c[ends] & 0x10) != 0, x - (np.int64(1) << (5 * lengths)), x)
+    # run m > 2 of a string is stored as the difference to run m - 2: per string, runs
+    # 1, 3, 5... and runs 2, 4, 6... are cumulative sums
+    m = np.arange(ends.size) - first_run[run_owner]
+    cnts = x.copy()
+    for chain in (m % 2 == 1, (m % 2 == 0) & (m > 0)):
+        cs = np.cumsum(np.where(chain, x, 0))
+        before = np.where(first_run > 0, cs[np.maximum(first_run - 1, 0)], 0)
+        cnts[chain] = (cs - before[run_owner])[chain]
+    negative = cnts < 0
+    if negative.any():
+        refuse(np.bincount(run_owner[negative], minlength=len(keep)) > 0,
+               "RLE counts decode to a negative run length (corrupt string)")
+    totals = np.add.reduceat(cnts, first_run)
+    for j in np.flatnonzero((totals != n_pixels) & ~bad):
+        problems[keep[j]] = (f"RLE counts cover {int(totals[j])} pixels, not the frame's "
+                             f"{n_pixels} (corrupt, or encoded for another size)")
+    return problems
+
+
+def segmentation_problems(segms, h, w):
+    """``{frame index: what is wrong}`` for a list of per-frame segmentations of an (h, w)
+    video; empty when all are fine.
+
+    The one check behind both the file validation and ``decode_segmentation``: the format
+    (RLE, uncompressed RLE, polygons or null), an RLE's ``size``, that its run lengths
+    decode, are non-negative and cover exactly h * w pixels, and that polygon coordinates
+    are finite and near the frame (pycocotools rasterises every edge point by point).
+    """
+    problems, strings = {}, {}
+    for f, segm in enumerate(segms):
+        kind = segmentation_kind(segm)
+        if kind == "none":
+            continue
+        if kind == "invalid":
+            problems[f] = "segmentation is neither RLE, polygons nor null"
+        elif kind == "polygon":
+            problem = _polygon_problem(segm, h, w)
+            if problem:
+                problems[f] = problem
+        else:
+            size = segm["size"]
+            if not (isinstance(size, (list, tuple)) and len(size) == 2 and
+                    all(_is_int(x) for x in size)):
+                problems[f] = f"RLE size {_show(size)} is not two integers"
+            elif [int(x) for x in size] != [h, w]:
+                problems[f] = f"RLE size {[int(x) for x in size]} is not the video's {[h, w]}"
+            elif kind == "rle":
+                strings[f] = segm["counts"]
+            elif not all(_is_int(n) and n >= 0 for n in segm["counts"]):
+                problems[f] = "RLE counts are not non-negative integers"
+            elif sum(int(n) for n in segm["counts"]) != h * w:
+                problems[f] = (f"RLE counts cover {sum(int(n) for n in segm['counts'])} "
+                               f"pixels, not the frame's {h * w}")
+    frames = list(strings)
+    for j, problem in _rle_string_problems(list(strings.values()), h * w).items():
+        problems[frames[j]] = problem
+    return dict(sorted(problems.items()))
+
+
+def _polygon_problem(segm, h, w):
+    for poly in segm:
+        for i, v in enumerate(poly):
+            side = w if i % 2 == 0 else h
+            if not (_is_finite_number(v) and -side <= v <= 2 * side):
+                return (f"polygon coordinate {_show(v)} is not a finite number near the "
+                        f"frame ({'x' if i % 2 == 0 else 'y'} within [{-side}, {2 * side}])")
+    return None
+
+
+def segmentation_problem(segm, h, w):
+    """What is wrong with one frame's segmentation for an (h, w) frame, or ``None``."""
+    return segmentation_problems([segm], h, w).get(0)
+
+
 def decode_segmentation(segm, h, w):
     """One frame's segmentation (RLE, uncompressed RLE, polygons or ``None``) → bool (h, w)
     array, or ``None`` when the instance is absent from the frame.
 
-    Raises ``ValueError`` when an RLE's size is not (h, w) or the entry is not a mask:
-    callers that know the file wrap it in an ``ObjPropError``.
+    Raises ``ValueError`` (with ``segmentation_problem``'s words) when the entry is not a
+    valid mask of an (h, w) frame: callers that know the file wrap it in an
+    ``ObjPropError``.
     """
     import pycocotools.mask as mask_utils
+    problem = segmentation_problem(segm, h, w)
+    if problem is not None:
+        raise ValueError(problem)
     kind = segmentation_kind(segm)
     if kind == "none":
         return None
-    if kind == "invalid":
-        raise ValueError("segmentation is neither RLE, polygons nor null")
     if kind == "polygon":
         rle = mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
     else:
-        if [int(s) for s in segm["size"]] != [h, w]:
-            raise ValueError(f"RLE size {list(segm['size'])} is not the frame's [{h}, {w}]")
         rle = mask_utils.frPyObjects(segm, h, w) if kind == "rle_list" else \
             {"size": [h, w], "counts": segm["counts"]}
     return mask_utils.decode(rle).astype(bool)
@@ -127,6 +268,12 @@ def _is_int(x):
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
+def _show(value):
+    """A value as the file spells it (``true``, ``"3"``, ``1.0``), short."""
+    text = str(value) if _is_int(value) else json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _check_videos(videos, path):
     _require(isinstance(videos, list), "'videos' is not a list", path)
     seen = set()
@@ -164,14 +311,8 @@ def _check_segmentations(segms, video, item, path):
     _require(isinstance(segms, list), f"{item} has no 'segmentations' list", path)
     _require(len(segms) == n, f"{item} has {len(segms)} segmentations but video "
              f"{video['id']} has {n} frames", path)
-    for f, s in enumerate(segms):
-        kind = segmentation_kind(s)
-        _require(kind != "invalid", f"{item}, frame {f}: segmentation is neither RLE, "
-                 f"polygons nor null", path)
-        if kind.startswith("rle"):
-            size = s["size"]
-            _require(isinstance(size, (list, tuple)) and [int(x) for x in size] == hw,
-                     f"{item}, frame {f}: RLE size {size} is not the video's {hw}", path)
+    for f, problem in segmentation_problems(segms, *hw).items():
+        raise ObjPropError(f"{item}, frame {f}: {problem}", path=path)
 
 
 def _check_per_frame(values, n, key, item, path, width):
@@ -181,10 +322,19 @@ def _check_per_frame(values, n, key, item, path, width):
     _require(isinstance(values, list) and len(values) == n,
              f"{item}: '{key}' does not have one entry per frame ({n})", path)
     for f, v in enumerate(values):
-        ok = v is None or (isinstance(v, Number) if width == 1 else
+        ok = v is None or (_is_finite_number(v) if width == 1 else
                            isinstance(v, list) and len(v) == width and
-                           all(isinstance(x, Number) for x in v))
+                           all(_is_finite_number(x) for x in v))
         _require(ok, f"{item}, frame {f}: bad '{key}' entry {v!r}", path)
+
+
+def _check_ids(entry, videos, cat_ids, item, path):
+    """``video_id`` and ``category_id``: integers (not ``true``, not ``1.0``) that the
+    ground truth defines."""
+    for key, known in (("video_id", videos), ("category_id", cat_ids)):
+        value = entry.get(key)
+        _require(_is_int(value) and value in known,
+                 f"{item} names unknown {key} {_show(value)}", path)
 
 
 def _check_annotations(anns, videos, cat_ids, path):
@@ -196,10 +346,7 @@ def _check_annotations(anns, videos, cat_ids, path):
         item = f"annotation {aid}"
         _require(_is_int(aid) and aid not in seen, f"{item}: id missing or repeated", path)
         seen.add(aid)
-        _require(a.get("video_id") in videos,
-                 f"{item} names unknown video_id {a.get('video_id')}", path)
-        _require(a.get("category_id") in cat_ids,
-                 f"{item} names unknown category_id {a.get('category_id')}", path)
+        _check_ids(a, videos, cat_ids, item, path)
         video = videos[a["video_id"]]
         _check_segmentations(a.get("segmentations"), video, item, path)
         _check_per_frame(a.get("bboxes"), video["length"], "bboxes", item, path, 4)
@@ -248,16 +395,24 @@ def validate_results(results, gt=None, path="<results>"):
         _require(isinstance(r, dict), f"{item} is not an object", path)
         missing = [key for key in RESULT_KEYS if key not in r]
         _require(not missing, f"{item} lacks {', '.join(missing)}", path)
-        _require(isinstance(r["score"], Number), f"{item}: 'score' is not a number", path)
+        score = r["score"]
+        _require(isinstance(score, Number) and not isinstance(score, bool),
+                 f"{item}: 'score' is not a number ({_show(score)})", path)
+        _require(math.isfinite(score), f"{item}: 'score' is not finite ({score})", path)
+        _require(score >= 0, f"{item}: 'score' is negative ({score})", path)
         if gt is None:
             _require(isinstance(r["segmentations"], list),
                      f"{item} has no 'segmentations' list", path)
             continue
-        _require(r["video_id"] in videos, f"{item} names unknown video_id {r['video_id']}",
+        _check_ids(r, videos, cat_ids, item, path)
+        video = videos[r["video_id"]]
+        _check_segmentations(r["segmentations"], video, item, path)
+        filled = r.get("filled")
+        _require(filled is None or (isinstance(filled, list) and
+                                    len(filled) == video["length"] and
+                                    all(isinstance(b, bool) for b in filled)),
+                 f"{item}: 'filled' is not one true/false per frame ({video['length']})",
                  path)
-        _require(r["category_id"] in cat_ids,
-                 f"{item} names unknown category_id {r['category_id']}", path)
-        _check_segmentations(r["segmentations"], videos[r["video_id"]], item, path)
     return results
 
 
