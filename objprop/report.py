@@ -136,7 +136,9 @@ def fidelity_sentence(measured):
              ("MaskTrack R-CNN, authors' test settings", "MaskTrack R-CNN",
               "the authors' test settings alone, on the baseline's weights"),
              ("ObjProp (authors' code, as released)", "MaskTrack R-CNN, authors' test settings",
-              "the authors' ObjProp as released against the baseline at the same settings"),
+              "the authors' ObjProp as released (trained on top of the baseline's "
+              "checkpoint, so with the baseline's iterations plus its own) against the "
+              "baseline at the same settings"),
              ("ObjProp (authors' code, filling as intended)",
               "ObjProp (authors' code, as released)", "their filling, switched on"),
              ("ObjProp (paper text)", "MaskTrack R-CNN",
