@@ -24,12 +24,6 @@ def _evaluate(args):
 
 
 def _train(args):
-    if args.gpus > 0:
-        import torch
-        if not torch.cuda.is_available():
-            raise ObjPropError(f"--gpus {args.gpus}: no CUDA GPU visible "
-                               "(torch.cuda.is_available() is False); use --gpus 0 for "
-                               "the CPU")
     from .training import run_from_args
     run_from_args(args)
 

@@ -43,8 +43,11 @@ def require_gpu_support(gpus, report=None):
     if not gpus:
         return
     r = report or environment_report()
+    if not r["gpus"]:
+        raise ObjPropError(f"--gpus {gpus}: no CUDA GPU visible (torch.cuda.is_available() "
+                           "is False); use --gpus 0 for the CPU")
     if len(r["gpus"]) < gpus:
-        raise ObjPropError(f"{gpus} GPU(s) asked for but {len(r['gpus'])} visible; "
+        raise ObjPropError(f"--gpus {gpus}: only {len(r['gpus'])} CUDA GPU(s) visible; "
                            "use --gpus 0 for the CPU")
     if not r["mmcv_ops_cuda"]:
         raise ObjPropError("GPU training asked for but mmcv-full's ops were built without "
