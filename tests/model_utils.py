@@ -49,3 +49,20 @@ def pair_batch(n_imgs=2, h=96, w=128, shift=8.0, seed=0):
         ref_gt_labels=[torch.tensor([1, 0, 2]) for _ in range(n_imgs)],
         ref_gt_masks=[square_masks(boxes_ref.numpy(), h, w) for _ in range(n_imgs)],
         ref_gt_ids=[torch.tensor([2, 1, 3]) for _ in range(n_imgs)])
+
+
+def run_video(model, hook, n_frames=4, seed=0, h=96, w=128):
+    """Online test over ``n_frames`` synthetic frames (one random image rolled a pixel per
+    frame), the detections scripted by the frame ``hook``; returns each frame's output."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(1, 3, h, w, generator=g)
+    outs = []
+    for f in range(n_frames):
+        meta = dict(img_shape=(h, w, 3), ori_shape=(h, w, 3), pad_shape=(h, w, 3),
+                    scale_factor=np.ones(4, dtype=np.float32), flip=False,
+                    batch_input_shape=(h, w), video_id=7, frame_id=f, is_first=f == 0,
+                    vid_len=n_frames)
+        with torch.no_grad():
+            outs.append(model.simple_test(torch.roll(base, shifts=f, dims=-1), [meta],
+                                          frame_hook=hook)[0])
+    return outs

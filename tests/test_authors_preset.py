@@ -11,7 +11,7 @@ from objprop.config import load_config
 from objprop.inference import build_model
 from objprop.models import FrameHook
 from objprop.models.prop_head import PropagationHead, spatial_prior
-from tests.model_utils import pair_batch
+from tests.model_utils import pair_batch, run_video
 from tests import test_cli_pipeline as cli  # its objprop() runner and SMALL image size
 
 TOY = "configs/objprop_r18_fpn_authors_toy.py"
@@ -196,20 +196,6 @@ class Script(FrameHook):
 
     def track_ids(self, meta, bboxes, labels, masks):
         return self.keep(meta)
-
-
-def run_video(model, hook, n_frames=4):
-    g = torch.Generator().manual_seed(0)
-    base = torch.randn(1, 3, H, W, generator=g)
-    outs = []
-    for f in range(n_frames):
-        meta = dict(img_shape=(H, W, 3), ori_shape=(H, W, 3), pad_shape=(H, W, 3),
-                    scale_factor=np.ones(4, dtype=np.float32), flip=False,
-                    batch_input_shape=(H, W), video_id=3, frame_id=f, is_first=f == 0,
-                    vid_len=n_frames)
-        with torch.no_grad():
-            outs.append(model.simple_test(torch.roll(base, f, -1), [meta], frame_hook=hook)[0])
-    return outs
 
 
 class TableHead(torch.nn.Module):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from objprop.models import FrameHook
-from tests.model_utils import toy_model
+from tests.model_utils import run_video, toy_model
 
 H, W = 96, 128
 BOXES = torch.tensor([[10., 12., 50., 60.], [70., 20., 115., 80.]])
@@ -20,21 +20,6 @@ class ScriptedDetections(FrameHook):
         keep = [k for k in range(len(BOXES)) if (meta["frame_id"], k) not in self.hidden]
         return (BOXES[keep] + meta["frame_id"], torch.tensor([0.9, 0.8])[keep],
                 torch.tensor([0, 1])[keep])
-
-
-def run_video(model, hook, n_frames=4, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    base = torch.randn(1, 3, H, W, generator=g)
-    outs = []
-    for f in range(n_frames):
-        meta = dict(img_shape=(H, W, 3), ori_shape=(H, W, 3), pad_shape=(H, W, 3),
-                    scale_factor=np.ones(4, dtype=np.float32), flip=False,
-                    batch_input_shape=(H, W), video_id=7, frame_id=f, is_first=f == 0,
-                    vid_len=n_frames)
-        img = torch.roll(base, shifts=f, dims=-1)
-        with torch.no_grad():
-            outs.append(model.simple_test(img, [meta], frame_hook=hook)[0])
-    return outs
 
 
 @pytest.mark.parametrize("kind", ["masktrack", "objprop"])
