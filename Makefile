@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= data/toyvis
 SEED ?= 0
+# training seeds: every trained method runs once per seed; tables show mean ± std over them
+SEEDS ?= 0 1 2
 STAMP = $(wildcard $(VENV)/.objprop-setup-*)
 
 .PHONY: setup book test toyvis clean-book bench
@@ -17,7 +19,7 @@ toyvis: setup
 # The whole book on the embedded ToyVIS data: every chapter executed through papermill
 # (results/*.json, book/_executed/*.ipynb), then the HTML report in _build/html.
 book: setup toyvis
-	@$(PY) -m objprop.book run --data $(DATA) --seed $(SEED)
+	@$(PY) -m objprop.book run --data $(DATA) --seed $(SEED) --seeds $(SEEDS)
 	@$(PY) -m objprop.book readme
 	@$(VENV)/bin/jupyter-book build . --path-output . -q
 	@echo "book: open _build/html/index.html"

@@ -24,9 +24,15 @@ def repo_root():
     return Path(__file__).resolve().parent.parent
 
 
+DEFAULT_SEEDS = (0, 1, 2)  # training seeds of the book's run (``make book SEEDS="..."``)
+
+
 def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir="results",
-                       work_dir="work_dirs"):
-    """Papermill parameters of each chapter: the book's default run, or the smoke run."""
+                       work_dir="work_dirs", seeds=DEFAULT_SEEDS):
+    """Papermill parameters of each chapter: the book's default run, or the smoke run.
+
+    ``seed`` is ToyVIS's data seed; ``seeds`` are the training seeds (every trained method
+    runs once per seed; the smoke run uses two, so the mean ± std path is exercised)."""
     if smoke:
         data_root, results_dir, work_dir = ("work_dirs/smoke/toyvis", "work_dirs/smoke/results",
                                             "work_dirs/smoke")
@@ -37,7 +43,8 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
     params = {
         "intro": dict(common),
         "data": dict(common, seed=seed),
-        "train": dict(common, **toy, gpus=0, procs=1, work_dir=work_dir, seed=seed),
+        "train": dict(common, **toy, gpus=0, procs=1, work_dir=work_dir,
+                      seeds=[int(s) for s in seeds]),
         "oracle": dict(common, config=toy["baseline_config"]),
         "evaluation": dict(common, **toy),
         "qualitative": dict(common),
@@ -45,7 +52,7 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
     }
     if smoke:
         params["data"].update(train_videos=3, valid_videos=2, frames=6, height=96, width=160)
-        params["train"].update(max_iters=2)
+        params["train"].update(max_iters=2, seeds=[0, 1])
         for name in ("oracle", "evaluation"):
             params[name].update(max_videos=1)
     return params
@@ -116,7 +123,9 @@ def main(argv=None):
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="execute the chapters (the book's main job)")
     r.add_argument("--data", default="data/toyvis")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="ToyVIS's data seed")
+    r.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
+                   help="training seeds: every trained method runs once per seed")
     r.add_argument("--smoke", action="store_true", help="tiny budget (regression tests)")
     r.add_argument("--chapters", nargs="*", choices=CHAPTERS)
     r.add_argument("--out-dir")
@@ -128,7 +137,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.cmd == "run":
         run_book(smoke=args.smoke, chapters=args.chapters, out_dir=args.out_dir,
-                 data_root=args.data, seed=args.seed)
+                 data_root=args.data, seed=args.seed, seeds=args.seeds)
     elif args.cmd == "readme":
         from .errors import ObjPropError
         from .report import update_readme

@@ -21,31 +21,41 @@ TABLE2_COLUMNS = [("mAP", "AP"), ("AP@50", "AP50"), ("AP@75", "AP75"), ("AR@1", 
                   ("AR@10", "AR10")]
 
 
-def find_checkpoint(config, results_dir="results", work_dir="work_dirs"):
-    """The checkpoint the training chapter recorded for ``config`` (results/train.json),
-    else ``<work_dir>/<config name>/latest.pth``."""
+def find_checkpoint(config, results_dir="results", work_dir="work_dirs", seed=None):
+    """The checkpoint the training chapter recorded for ``config`` and training ``seed``
+    (``results/train.json``; ``seed=None``: the first recorded), else
+    ``<work_dir>/<config name>/seed<seed>/latest.pth``."""
+    from .training import run_dir
     train = Path(results_dir) / "train.json"
     if train.is_file():
         for run in json.loads(train.read_text()).get("runs", []):
-            if Path(run.get("config", "")).name == Path(config).name and run.get("checkpoint"):
+            if (Path(run.get("config", "")).name == Path(config).name and run.get("checkpoint")
+                    and seed in (None, run.get("seed"))):
                 return run["checkpoint"]
-    path = Path(work_dir) / Path(config).stem / "latest.pth"
+    path = Path(run_dir(work_dir, config, 0 if seed is None else seed)) / "latest.pth"
     if not path.is_file():
-        raise ObjPropError(f"no trained checkpoint for {config}: run the training chapter "
-                           f"first (looked in {train} and {path})")
+        raise ObjPropError(f"no trained checkpoint for {config} (seed {seed}): run the "
+                           f"training chapter first (looked in {train} and {path})")
     return str(path)
 
 
+def trained_seeds(config, results_dir="results"):
+    """The training seeds ``results/train.json`` holds a run of ``config`` for, in order."""
+    runs = load_json(Path(results_dir) / "train.json").get("runs", [])
+    return [r.get("seed") for r in runs if Path(r.get("config", "")).name == Path(config).name]
+
+
 def score_method(name, config, checkpoint, data_root, split="valid", out_dir="results",
-                 fill=True, max_videos=None, progress=True, cfg_options=None):
+                 fill=True, max_videos=None, progress=True, cfg_options=None, seed=None):
     """Run one model online over a split, write its results file, and evaluate it.
 
     ``fill=False`` switches ObjProp's empty-instance filling off (same weights): the
     difference between the two isolates what propagation at test time adds.
     ``cfg_options`` (dotted keys, as ``--cfg-options``) change test-time settings only,
     e.g. the authors' thresholds or the tracker's rule, on the same weights.
-    Returns a dict with the results path, the 12 YouTube-VIS stats, per-category AP and the
-    temporal-stability metrics.
+    ``seed`` is the training seed of ``checkpoint``: recorded, and part of the results
+    file's name. Returns a dict with the results path, the 12 YouTube-VIS stats,
+    per-category AP and the temporal-stability metrics.
     """
     from .config import load_config
     from .evaluation import stability_metrics, ytvis_evaluate
@@ -60,17 +70,39 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
     ids = [v["id"] for v in dataset.vid_infos][:max_videos]
     results = run_inference(model, dataset, video_ids=ids, progress=progress)
     slug = name.lower().replace(" ", "_").replace("(", "").replace(")", "").replace("-", "")
-    res_path = Path(out_dir) / f"results_{slug}.json"
+    res_path = Path(out_dir) / (f"results_{slug}.json" if seed is None
+                                else f"results_{slug}_seed{seed}.json")
     write_json_atomic(results, res_path)
     gt = subset_gt(cfg.data.test.ann_file, ids)
     metrics = ytvis_evaluate(gt, results)
-    return dict(method=name, config=str(config), checkpoint=str(checkpoint), fill=fill,
+    return dict(method=name, seed=seed, config=str(config), checkpoint=str(checkpoint), fill=fill,
                 cfg_options=dict(cfg_options or {}),
                 results=str(res_path), ann_file=cfg.data.test.ann_file, video_ids=ids,
                 stats={k: v for k, v in metrics.items() if k != "per_category_AP"},
                 per_category_AP=metrics.get("per_category_AP", {}),
                 stability=stability_metrics(gt, results),
                 filled_frames=int(sum(sum(r.get("filled", [])) for r in results)))
+
+
+def score_runs(runs, data_root, split="valid", out_dir="results", max_videos=None,
+               cache=None):
+    """Score each ``(method, config, fill, cfg_options, what)`` of ``runs`` once per training
+    seed ``results/train.json`` holds for its config; returns the scored runs, each with its
+    ``seed`` and ``what``. ``cache`` (a dict, shared between calls) reuses a run already
+    scored with the same config, seed, filling and options under another name."""
+    cache = {} if cache is None else cache
+    out = []
+    for name, config, fill, options, what in runs:
+        for seed in trained_seeds(config, out_dir):
+            key = (str(config), seed, bool(fill), json.dumps(options or {}, sort_keys=True))
+            if key not in cache:
+                cache[key] = score_method(name, config, find_checkpoint(config, out_dir,
+                                                                        seed=seed),
+                                          data_root, split, out_dir, fill=fill,
+                                          max_videos=max_videos, progress=False,
+                                          cfg_options=options or None, seed=seed)
+            out.append(dict(cache[key], method=name, what=what))
+    return out
 
 
 def subset_gt(ann_file, video_ids):
@@ -118,19 +150,20 @@ def fidelity_runs(baseline_config, config, authors_config):
 
 
 def fidelity_rows(measured):
-    """One row per fidelity run: Table 2's columns in percent, filled frames, what it is."""
-    rows = []
-    for m in measured:
-        rows.append(dict(method=m["method"], what=m.get("what", ""),
-                         filled=str(m.get("filled_frames", 0)),
-                         **{k: round(100 * m["stats"][k], 1) for _, k in TABLE2_COLUMNS}))
+    """One row per fidelity run: Table 2's columns in percent (mean ± std over the seeds it
+    ran with), mean filled frames, what it isolates."""
+    rows = summary_rows(measured, [k for _, k in TABLE2_COLUMNS], percent)
+    filled = {m: mean_std([r.get("filled_frames", 0) for r in recs])[0]
+              for m, recs in by_method(measured).items()}
+    what = {m["method"]: m.get("what", "") for m in measured}
+    for r in rows:
+        r.update(what=what[r["method"]], filled=f"{filled[r['method']]:.0f}")
     return rows
 
 
 def fidelity_sentence(measured):
     """What the fidelity rows isolate, in numbers: the tracker's effect, the thresholds'
-    effect and the branch's effect at the same thresholds."""
-    by = {m["method"]: 100 * m["stats"]["AP"] for m in measured}
+    effect and the branch's effect at the same thresholds (paired over common seeds)."""
     pairs = [("MaskTrack R-CNN, greedy tracker", "MaskTrack R-CNN",
               "this book's former greedy tracker instead of MaskTrack R-CNN's"),
              ("MaskTrack R-CNN, authors' test settings", "MaskTrack R-CNN",
@@ -143,37 +176,115 @@ def fidelity_sentence(measured):
               "ObjProp (authors' code, as released)", "their filling, switched on"),
              ("ObjProp (paper text)", "MaskTrack R-CNN",
               "ObjProp as the paper describes it against MaskTrack R-CNN")]
-    parts = [f"{what}: {by[a] - by[b]:+.1f} mAP" for a, b, what in pairs
-             if a in by and b in by]
-    return ("Differences in mAP, one training run each: " + "; ".join(parts) + "."
+    parts = []
+    for a, b, what in pairs:
+        d = paired_difference(measured, a, b)
+        if d:
+            parts.append(f"{what}: {format_difference(d)}")
+    return ("Differences in mAP, paired by training seed: " + "; ".join(parts) + "."
             if parts else "No fidelity runs were measured.")
 
 
-def table2_rows(measured, data_name="ToyVIS"):
-    """Paper rows (quoted) then measured rows (percent), in Table 2's columns."""
-    rows = [dict(r, source="paper (YouTube-VIS 2019 val)") for r in PAPER_TABLE2]
+# ----------------------------------------------------------------------------- over seeds
+
+def percent(record, key):
+    """A YouTube-VIS stat of one scored run, in percent (None where it is undefined)."""
+    v = record["stats"].get(key)
+    return None if v is None or v < 0 else 100 * v
+
+
+def mean_std(values):
+    """(mean, sample standard deviation) of a list of numbers; the std is None for one."""
+    import numpy as np
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), (float(a.std(ddof=1)) if len(a) > 1 else None)
+
+
+def by_method(measured):
+    """Method name → its scored runs (one per training seed), in first-seen order."""
+    out = {}
     for m in measured:
-        rows.append(dict(method=m["method"], source=f"measured here ({data_name})",
-                         **{k: round(100 * m["stats"][k], 1) for _, k in TABLE2_COLUMNS}))
+        out.setdefault(m["method"], []).append(m)
+    return out
+
+
+def summary_rows(measured, keys, value):
+    """One row per method: for each key its mean over the method's seeds (``row[key]``),
+    the sample std (``row[key + '_std']``, None for one seed) and the per-seed values
+    (``row['per_seed'][key]``, in the order of ``row['seed_list']``); ``value(run, key)``
+    reads one run's number."""
+    rows = []
+    for method, runs in by_method(measured).items():
+        row = dict(method=method, seeds=len(runs), seed_list=[r.get("seed") for r in runs],
+                   per_seed={})
+        for key in keys:
+            vals = [value(r, key) for r in runs]
+            if any(v is None for v in vals):
+                continue
+            row[key], row[key + "_std"] = mean_std(vals)
+            row["per_seed"][key] = vals
+        rows.append(row)
     return rows
 
 
-def markdown_table(rows, columns, first=("Method", "method"), extra=(("Source", "source"),)):
-    """A markdown table of dict rows; ``columns`` are (header, key) pairs."""
+def paired_difference(measured, a, b, key="AP", value=percent):
+    """Method ``a`` minus method ``b`` on ``key``, per training seed both ran with: the
+    per-seed differences, their mean and sample std, and each method's own mean ± std over
+    those seeds. None when they share no seed."""
+    runs = by_method(measured)
+    ra = {r.get("seed"): value(r, key) for r in runs.get(a, [])}
+    rb = {r.get("seed"): value(r, key) for r in runs.get(b, [])}
+    seeds = [s for s in ra if s in rb]
+    if not seeds:
+        return None
+    diffs = [ra[s] - rb[s] for s in seeds]
+    (ma, sa), (mb, sb), (md, sd) = (mean_std([ra[s] for s in seeds]),
+                                    mean_std([rb[s] for s in seeds]), mean_std(diffs))
+    spread = None if sa is None else sa + sb
+    return dict(a=a, b=b, key=key, seeds=seeds, per_seed=diffs, mean=md, std=sd,
+                a_mean=ma, a_std=sa, b_mean=mb, b_std=sb, spread=spread,
+                exceeds_spread=None if spread is None else abs(md) > spread)
+
+
+def format_difference(d, unit=" mAP"):
+    """``+1.0 mAP (per seed +2.0, -0.5, +1.5)`` for a :func:`paired_difference`."""
+    if len(d["seeds"]) == 1:
+        return f"{d['mean']:+.1f}{unit} (one seed)"
+    per = ", ".join(f"{x:+.1f}" for x in d["per_seed"])
+    return f"{d['mean']:+.1f} ± {d['std']:.1f}{unit} (per seed {per})"
+
+
+def table2_rows(measured, data_name="ToyVIS"):
+    """Paper rows (quoted) then measured rows: percent, mean ± std over training seeds."""
+    rows = [dict(r, source="paper (YouTube-VIS 2019 val)") for r in PAPER_TABLE2]
+    for r in summary_rows(measured, [k for _, k in TABLE2_COLUMNS], percent):
+        rows.append(dict(r, source=f"measured here ({data_name}), {r['seeds']} "
+                                   f"seed{'s' if r['seeds'] > 1 else ''}"))
+    return rows
+
+
+def markdown_table(rows, columns, first=("Method", "method"), extra=(("Source", "source"),),
+                   digits=1):
+    """A markdown table of dict rows; ``columns`` are (header, key) pairs. A float cell with
+    a ``<key>_std`` beside it (see :func:`summary_rows`) reads ``mean ± std``."""
     cols = [first, *columns, *extra]
     lines = ["| " + " | ".join(h for h, _ in cols) + " |",
              "|" + "|".join("---" for _ in cols) + "|"]
     for r in rows:
         cells = []
         for _, k in cols:
-            v = r.get(k, "")
-            cells.append(f"{v:.1f}" if isinstance(v, float) else str(v))
+            v, sd = r.get(k, ""), r.get(f"{k}_std")
+            if isinstance(v, float):
+                cells.append(f"{v:.{digits}f}" + ("" if sd is None else f" ± {sd:.{digits}f}"))
+            else:
+                cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def plot_table2(rows):
-    """Grouped bars: each Table 2 column, paper rows hatched, measured rows solid."""
+    """Grouped bars: each Table 2 column, paper rows hatched, measured rows solid with the
+    seeds' standard deviation as an error bar."""
     import matplotlib.pyplot as plt
     import numpy as np
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -182,40 +293,47 @@ def plot_table2(rows):
     x = np.arange(len(TABLE2_COLUMNS))
     for i, r in enumerate(rows):
         paper = r["source"].startswith("paper")
+        err = [r.get(f"{k}_std") or 0.0 for _, k in TABLE2_COLUMNS]
         ax.bar(x + i * width, [r[k] for _, k in TABLE2_COLUMNS], width,
+               yerr=None if paper else err, capsize=2,
                label=f"{r['method']} ({'paper' if paper else 'here'})",
                hatch="//" if paper else None, alpha=0.55 if paper else 0.95)
     ax.set_xticks(x + 0.4 - width / 2, [h for h, _ in TABLE2_COLUMNS])
     ax.set_ylabel("percent")
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Table 2: the paper's rows (hatched) beside the rows measured here")
+    ax.set_title("Table 2: the paper's rows (hatched) beside the rows measured here "
+                 "(mean, bar: std over seeds)", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def gain_sentence(measured, seed=None):
-    """One honest sentence on ObjProp's effect, from the measured rows."""
-    by = {m["method"]: m for m in measured}
-    base, obj = by.get("MaskTrack R-CNN"), by.get("ObjProp")
-    nofill = by.get("ObjProp (no filling)")
-    if not (base and obj):
+def gain_sentence(measured):
+    """ObjProp against MaskTrack R-CNN, from the measured rows: means over training seeds,
+    the paired per-seed differences, and whether the gain exceeds the two methods' spread."""
+    d = paired_difference(measured, "ObjProp", "MaskTrack R-CNN")
+    if not d:
         return "Both models are needed for a comparison."
-    d = 100 * (obj["stats"]["AP"] - base["stats"]["AP"])
-    parts = [f"ObjProp scores **{100 * obj['stats']['AP']:.1f} mAP** against the baseline's "
-             f"**{100 * base['stats']['AP']:.1f}** ({d:+.1f}; the paper: +5.7 on YouTube-VIS)."]
-    if nofill:
-        f = 100 * (obj["stats"]["AP"] - nofill["stats"]["AP"])
-        parts.append(f"Filling missed instances by propagation accounts for {f:+.1f} mAP of "
-                     f"it ({obj['filled_frames']} instance-frames filled); the rest comes "
-                     f"from training with the propagation losses and from run-to-run "
-                     f"variation of two separately trained models.")
-    if d <= 0:
-        parts.append("Here ObjProp does **not** beat the baseline: see the stability "
-                     "chapter for where the filled frames helped or hurt.")
-    if seed is not None:
-        parts.append(f"Seed {seed}, one training run per model: a difference of a point or "
-                     f"two between separately trained models can be run-to-run noise, while "
-                     f"the filling on/off comparison uses the same weights.")
+    n = len(d["seeds"])
+    sd = (lambda v: "" if v is None else f" ± {v:.1f}")
+    parts = [f"Over {n} training seed{'s' if n > 1 else ''}, ObjProp scores "
+             f"**{d['a_mean']:.1f}{sd(d['a_std'])} mAP** against the baseline's "
+             f"**{d['b_mean']:.1f}{sd(d['b_std'])}** (mean ± sample std); paired by seed the "
+             f"difference is {format_difference(d)} (the paper: +5.7 on YouTube-VIS)."]
+    if d["exceeds_spread"] is None:
+        parts.append("With one seed there is no spread to compare the difference with: "
+                     "separately trained models of one method differ by points here.")
+    elif d["exceeds_spread"]:
+        parts.append(f"The mean difference exceeds the sum of the two standard deviations "
+                     f"({d['spread']:.1f}): larger than seed-to-seed variation.")
+    else:
+        parts.append(f"The mean difference is within the sum of the two standard deviations "
+                     f"({d['spread']:.1f}): not distinguishable from seed-to-seed variation.")
+    f = paired_difference(measured, "ObjProp", "ObjProp (no filling)")
+    if f:
+        filled = mean_std([r["filled_frames"] for r in by_method(measured)["ObjProp"]])[0]
+        parts.append(f"Filling missed instances by propagation (same weights, on and off) "
+                     f"accounts for {format_difference(f)}, with {filled:.0f} instance-frames "
+                     f"filled per run on average.")
     return " ".join(parts)
 
 
@@ -253,13 +371,11 @@ STABILITY_COLUMNS = [  # (header, key, what a reader should want: lower or highe
 
 
 def stability_rows(measured):
-    """One row per measured method: its temporal-stability metrics (absent ones skipped)."""
-    rows = []
-    for m in measured:
-        s = m.get("stability", {})
-        rows.append(dict(method=m["method"], **{k: float(s[k]) for _, k, _ in STABILITY_COLUMNS
-                                                 if s.get(k) is not None}))
-    return rows
+    """One row per method: its temporal-stability metrics, mean ± std over its seeds."""
+    def value(run, key):
+        v = run.get("stability", {}).get(key)
+        return None if v is None else float(v)
+    return summary_rows(measured, [k for _, k, _ in STABILITY_COLUMNS], value)
 
 
 def plot_stability(rows):
@@ -269,6 +385,7 @@ def plot_stability(rows):
     fig, axes = plt.subplots(1, len(cols), figsize=(2.3 * len(cols), 2.8), squeeze=False)
     for ax, (header, key, better) in zip(axes[0], cols):
         ax.bar(range(len(rows)), [r.get(key, 0.0) for r in rows],
+               yerr=[r.get(f"{key}_std") or 0.0 for r in rows], capsize=2,
                color=[f"C{i}" for i in range(len(rows))])
         ax.set_title(f"{header}\n({better} is better)", fontsize=8)
         ax.set_xticks(range(len(rows)), [r["method"] for r in rows], rotation=35, ha="right",
@@ -290,7 +407,8 @@ def stability_sentence(rows):
             good = (d < 0) if better == "lower" else (d > 0)
             verdict = "better" if good else ("the same" if d == 0 else "worse")
             parts.append(f"{header} {base[key]:.3f} → {obj[key]:.3f} ({verdict})")
-    return "MaskTrack R-CNN → ObjProp: " + "; ".join(parts) + "."
+    return (f"MaskTrack R-CNN → ObjProp (means over {obj.get('seeds', 1)} seeds): "
+            + "; ".join(parts) + ".")
 
 
 README_BEGIN = "<!-- results:begin (written by `make book` from results/*.json) -->"
@@ -303,15 +421,15 @@ def readme_results_block(results_dir="results"):
     results_dir = Path(results_dir)
     ev = load_json(results_dir / "evaluation.json")
     train = load_json(results_dir / "train.json")["runs"]
+    seeds = sorted({r.get("seed") for r in train})
     lines = [README_BEGIN, "",
              f"Measured by the last `make book` on {ev.get('data_root')} ({ev.get('split')} "
-             f"split, {len(ev['methods'][0].get('video_ids', []))} videos), one training "
-             f"run per model:", ""]
+             f"split, {len(ev['methods'][0].get('video_ids', []))} videos); percent, mean ± "
+             f"sample standard deviation over training seeds {', '.join(map(str, seeds))} "
+             f"(the Source column says how many each row has):", ""]
     lines.append(training_summary(train))
-    lines += ["", markdown_table(
-        [dict(method=m["method"], **{k: round(100 * m["stats"][k], 1)
-                                     for _, k in TABLE2_COLUMNS})
-         for m in ev["methods"]], TABLE2_COLUMNS, extra=()), ""]
+    lines += ["", markdown_table(table2_rows(ev["methods"])[len(PAPER_TABLE2):],
+                                 TABLE2_COLUMNS), "", gain_sentence(ev["methods"]), ""]
     if ev.get("fidelity"):
         lines += ["Fidelity (the paper's text, the authors' code, MaskTrack R-CNN; "
                   "evaluation chapter):", "",
@@ -327,13 +445,14 @@ def readme_results_block(results_dir="results"):
 
 
 def training_summary(runs):
-    """One line per training run: method, iterations, batch, s/iteration."""
+    """One line per trained method: iterations, batch, its seeds, mean s/iteration."""
     out = []
-    for r in runs:
-        spi = r.get("s_per_iter")
-        out.append(f"- {r.get('method')}: {r.get('iters')} iterations, batch "
-                   f"{r.get('batch')}, seed {r.get('seed')}"
-                   + ("" if spi is None else f", {spi:.2f} s/iteration"))
+    for method, rs in by_method(runs).items():
+        spi = [r["s_per_iter"] for r in rs if r.get("s_per_iter") is not None]
+        out.append(f"- {method}: {rs[0].get('iters')} iterations, batch {rs[0].get('batch')}, "
+                   f"seed{'s' if len(rs) > 1 else ''} "
+                   f"{', '.join(str(r.get('seed')) for r in rs)}"
+                   + (f", {mean_std(spi)[0]:.2f} s/iteration" if spi else ""))
     return "\n".join(out)
 
 

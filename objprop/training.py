@@ -281,11 +281,50 @@ def _scale_iter_schedule(cfg, old, new, explicit):
 
 def _request(config, data_root, gpus, procs, max_iters, epochs, samples_per_gpu, seed,
              cfg_options):
-    """What a finished run is compared with before a resumed book run skips it."""
+    """What a finished run is compared with before a resumed book run skips it: the
+    command's arguments, plus what they point at (the config's content with its bases and
+    options, the training data's version), so an edited config or regenerated data is
+    trained again rather than reused."""
     return dict(config=str(Path(config).resolve()),
                 data_root=None if data_root is None else str(Path(data_root).resolve()),
                 gpus=gpus, procs=procs if not gpus else 1, max_iters=max_iters, epochs=epochs,
-                samples_per_gpu=samples_per_gpu, seed=seed, cfg_options=list(cfg_options or []))
+                samples_per_gpu=samples_per_gpu, seed=seed, cfg_options=list(cfg_options or []),
+                **content_fingerprint(config, data_root, cfg_options))
+
+
+def content_fingerprint(config, data_root=None, cfg_options=None):
+    """``config_sha``: a hash of the fully loaded config (bases merged, options applied);
+    ``data_version``: the training annotation file's ``info`` (ToyVIS writes its generator
+    version and data seed there) and its size. Unreadable inputs give ``None`` entries, and
+    the training itself then reports them."""
+    import hashlib
+    try:
+        cfg, _ = prepare_config(config, data_root, cfg_options)
+    except ObjPropError:
+        return dict(config_sha=None, data_version=None)
+    text = json.dumps(cfg._cfg_dict.to_dict(), sort_keys=True, default=str)
+    return dict(config_sha=hashlib.sha256(text.encode()).hexdigest()[:16],
+                data_version=data_version(cfg.data.train.ann_file))
+
+
+def data_version(ann_file):
+    """The version of a training annotation file: its ``info`` block (for files up to
+    64 MiB; YouTube-VIS's are larger and are told apart by size) and its size in bytes."""
+    path = Path(ann_file)
+    size = path.stat().st_size
+    info = None
+    if size <= 64 << 20:
+        try:
+            info = json.loads(path.read_text()).get("info")
+        except (ValueError, AttributeError):
+            info = None
+    return dict(info=info, bytes=size)
+
+
+def run_dir(work_dir, config, seed):
+    """The work folder of one training run: ``<work_dir>/<config name>/seed<seed>``. Each
+    method and seed has its own, so a second seed never resumes the first one's run."""
+    return str(Path(work_dir) / Path(config).stem / f"seed{seed}")
 
 
 # ----------------------------------------------------------------------------- runner parts
@@ -679,7 +718,7 @@ def train_subprocess(config, data_root=None, work_dir=None, gpus=0, procs=1, res
     With ``resume`` and a complete run of the same request already in ``work_dir`` nothing is
     trained (``skipped=True``): re-running the book is cheap.
     """
-    work_dir = str(work_dir or Path("work_dirs") / Path(config).stem)
+    work_dir = str(work_dir or run_dir("work_dirs", config, seed))
     request = _request(config, data_root, gpus, procs, max_iters, epochs, samples_per_gpu,
                        seed, cfg_options)
     name = Path(config).stem
@@ -734,13 +773,14 @@ def run_record(summary):
 
 def runs_table(records):
     """A markdown table of :func:`run_record` dicts (with a ``method`` name each)."""
-    lines = ["| Method | iterations | batch | lr | processes | s/iter | final loss | "
-             "checkpoint | trained now |", "|" + "---|" * 9]
+    lines = ["| Method | seed | iterations | batch | lr | processes | s/iter | final loss | "
+             "checkpoint | trained now |", "|" + "---|" * 10]
     for r in records:
         procs = f"{r['gpus']} GPU" if r.get("gpus") else f"{r.get('procs', 1)} CPU"
         loss = (r.get("final_losses") or {}).get("loss")
         spi = r.get("s_per_iter")
-        lines.append(f"| {r.get('method', Path(r['config']).stem)} | {r['iters']} | "
+        lines.append(f"| {r.get('method', Path(r['config']).stem)} | {r.get('seed', '')} | "
+                     f"{r['iters']} | "
                      f"{r.get('batch', '')} | {r.get('lr', 0):g} | {procs} | "
                      f"{'' if spi is None else f'{spi:.2f}'} | "
                      f"{'' if loss is None else f'{loss:.3f}'} | `{r['checkpoint']}` | "
@@ -790,23 +830,26 @@ def read_json_log(path):
     return out
 
 
-def plot_losses(log, ax=None, title=None):
+def plot_losses(log, ax=None, title=None, label=None, total_only=False):
     """Each ``loss_*`` and the total loss against the iteration; ``log`` is a log path, a work
-    folder or the entries of :func:`read_json_log`. Returns the figure."""
+    folder or the entries of :func:`read_json_log`. ``total_only`` draws the total alone,
+    labelled ``label`` (one curve per seed on a shared axis). Returns the figure."""
     import matplotlib.pyplot as plt
     entries = log if isinstance(log, list) else read_json_log(log)
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 4))
     else:
         fig = ax.figure
-    keys = sorted({k for e in entries for k in e if k.startswith("loss_")})
+    keys = [] if total_only else sorted({k for e in entries for k in e if k.startswith("loss_")})
     for key in keys + ["loss"]:
         pts = [(e["global_iter"], e[key]) for e in entries if key in e]
         if pts:
             xs, ys = zip(*pts)
+            total = key == "loss"
             ax.plot(xs, ys, marker="." if len(pts) < 20 else None,
-                    lw=2.5 if key == "loss" else 1.2, color="black" if key == "loss" else None,
-                    label="total" if key == "loss" else key[len("loss_"):])
+                    lw=2.5 if total and not total_only else 1.2,
+                    color="black" if total and not total_only else None,
+                    label=(label or "total") if total else key[len("loss_"):])
     if not entries:
         ax.text(0.5, 0.5, "no logged iterations", ha="center", va="center",
                 transform=ax.transAxes)

@@ -12,20 +12,24 @@ def stats(ap):
     return {k: ap for k in STAT_NAMES}
 
 
-def write_results(d, base_ap=0.4, authors_ap=0.3):
+def write_results(d, base_ap=(0.4, 0.42, 0.38), authors_ap=0.3, objprop_ap=(0.45, 0.46, 0.44)):
+    """evaluation.json and train.json as the chapters write them: one scored run per method
+    and training seed (the authors' preset: seed 0 only)."""
     d.mkdir(parents=True, exist_ok=True)
-    methods = [dict(method="MaskTrack R-CNN", stats=stats(base_ap), video_ids=[1, 2]),
-               dict(method="ObjProp", stats=stats(0.45), video_ids=[1, 2])]
-    fidelity = [dict(method=name, stats=stats(ap), what=what, filled_frames=n)
+    methods = [dict(method=name, seed=seed, stats=stats(ap), video_ids=[1, 2], filled_frames=0)
+               for name, aps in (("MaskTrack R-CNN", base_ap), ("ObjProp", objprop_ap))
+               for seed, ap in enumerate(aps)]
+    fidelity = [dict(method=name, seed=0, stats=stats(ap), what=what, filled_frames=n)
                 for name, ap, what, n in (
-                    ("MaskTrack R-CNN", base_ap, "original", 0),
+                    ("MaskTrack R-CNN", base_ap[0], "original", 0),
                     ("MaskTrack R-CNN, authors' test settings", 0.35, "thresholds", 0),
                     ("ObjProp (authors' code, as released)", authors_ap, "release", 0),
                     ("ObjProp (authors' code, filling as intended)", 0.32, "fills", 7))]
     (d / "evaluation.json").write_text(json.dumps(dict(
         split="valid", data_root="data/toyvis", methods=methods, fidelity=fidelity)))
     (d / "train.json").write_text(json.dumps(dict(runs=[
-        dict(method="MaskTrack R-CNN", iters=600, batch=2, seed=0, s_per_iter=0.5)])))
+        dict(method="MaskTrack R-CNN", iters=600, batch=2, seed=s, s_per_iter=0.5 + s / 10)
+        for s in range(len(base_ap))])))
 
 
 def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
@@ -38,15 +42,47 @@ def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
     text = readme.read_text()
     assert text.startswith("# title\nbefore\n") and text.endswith("\nafter\n")
     assert "old 99.9" not in text
-    assert "| MaskTrack R-CNN | 40.0 |" in text and "| ObjProp | 45.0 |" in text
-    assert "600 iterations, batch 2, seed 0, 0.50 s/iteration" in text
-    # the authors' release against the baseline at the same settings: 30.0 - 35.0
-    assert "the same settings: -5.0 mAP" in text
+    # mean ± sample std over the three seeds, with how many
+    assert "| MaskTrack R-CNN | 40.0 ± 2.0 |" in text and "| ObjProp | 45.0 ± 1.0 |" in text
+    assert "3 seeds |" in text and "training seeds 0, 1, 2" in text
+    assert "600 iterations, batch 2, seeds 0, 1, 2, 0.60 s/iteration" in text
+    # paired per seed: +5, +4, +6
+    assert "+5.0 ± 1.0 mAP (per seed +5.0, +4.0, +6.0)" in text
+    # the authors' release against the baseline at the same settings: 30.0 - 35.0, one seed
+    assert "the same settings: -5.0 mAP (one seed)" in text
     # a second run with other numbers replaces the block, it does not add one
-    write_results(results, base_ap=0.2)
+    write_results(results, base_ap=(0.2, 0.2, 0.2))
     report.update_readme(readme, results)
     text = readme.read_text()
-    assert text.count(report.README_BEGIN) == 1 and "| MaskTrack R-CNN | 20.0 |" in text
+    assert text.count(report.README_BEGIN) == 1 and "| MaskTrack R-CNN | 20.0 ± 0.0 |" in text
+
+
+def test_gain_is_judged_against_the_spread_of_both_methods():
+    def runs(base, obj):
+        return [dict(method=name, seed=s, stats=stats(ap), filled_frames=0)
+                for name, aps in (("MaskTrack R-CNN", base), ("ObjProp", obj))
+                for s, ap in enumerate(aps)]
+    clear = report.paired_difference(runs((0.40, 0.41, 0.39), (0.46, 0.47, 0.45)),
+                                     "ObjProp", "MaskTrack R-CNN")
+    assert clear["per_seed"] == pytest.approx([6, 6, 6]) and clear["exceeds_spread"]
+    assert clear["spread"] == pytest.approx(2.0)
+    noisy = runs((0.40, 0.45, 0.35), (0.47, 0.40, 0.44))
+    d = report.paired_difference(noisy, "ObjProp", "MaskTrack R-CNN")
+    assert d["mean"] == pytest.approx(11 / 3) and not d["exceeds_spread"]
+    assert "not distinguishable from seed-to-seed variation" in report.gain_sentence(noisy)
+    one = report.paired_difference(runs((0.4,), (0.5,)), "ObjProp", "MaskTrack R-CNN")
+    assert one["std"] is None and one["exceeds_spread"] is None
+    # seeds are paired by value, not position: a method missing a seed drops that pair
+    partial = runs((0.40, 0.41, 0.39), (0.46,))
+    assert report.paired_difference(partial, "ObjProp", "MaskTrack R-CNN")["seeds"] == [0]
+
+
+def test_summary_rows_keep_every_seed():
+    measured = [dict(method="A", seed=s, stats=stats(ap)) for s, ap in ((3, 0.1), (7, 0.3))]
+    (row,) = report.summary_rows(measured, ["AP"], report.percent)
+    assert row["seed_list"] == [3, 7] and row["per_seed"]["AP"] == pytest.approx([10, 30])
+    assert row["AP"] == pytest.approx(20) and row["AP_std"] == pytest.approx(200 ** 0.5)
+    assert "| A | 20.0 ± 14.1 |" in report.markdown_table([row], [("mAP", "AP")], extra=())
 
 
 def test_readme_without_markers_is_refused_and_left_alone(tmp_path):

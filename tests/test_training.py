@@ -255,25 +255,62 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, toyvis_small):
 
 # --------------------------------------------------------------------------- (f) the chapter
 
-def test_book_chapter_trains_the_models_and_skips_finished_runs(toyvis_small, tmp_path):
+def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(toyvis_small,
+                                                                          tmp_path):
     from objprop.book import execute_chapter
     from objprop.report import find_checkpoint
     params = dict(data_root=str(toyvis_small), work_dir=str(tmp_path / "work"),
-                  results_dir=str(tmp_path / "results"), max_iters=2, cfg_options=[SMALL])
+                  results_dir=str(tmp_path / "results"), max_iters=2, cfg_options=[SMALL],
+                  seeds=[0, 1], authors_seeds=1)
     nb = execute_chapter("train", params, tmp_path / "nb", log=lambda *a: None)
     assert nb.is_file()
     runs = json.loads((tmp_path / "results" / "train.json").read_text())["runs"]
-    assert [Path(r["config"]).name for r in runs] == [
-        Path(BASELINE).name, Path(TOY).name, "objprop_r18_fpn_authors_toy.py"]
-    # the authors' ObjProp starts from this run's MaskTrack R-CNN checkpoint, as they did
+    assert [(Path(r["config"]).name, r["seed"]) for r in runs] == [
+        (Path(BASELINE).name, 0), (Path(TOY).name, 0), ("objprop_r18_fpn_authors_toy.py", 0),
+        (Path(BASELINE).name, 1), (Path(TOY).name, 1)]
+    # each method and seed trains in its own folder: no seed resumes another's run
+    assert len({r["work_dir"] for r in runs}) == 5
+    assert runs[4]["work_dir"] == training.run_dir(tmp_path / "work", TOY, 1)
+    # the authors' ObjProp starts from this seed's MaskTrack R-CNN checkpoint, as they did
     authors = json.loads((Path(runs[2]["work_dir"]) / training.SUMMARY_NAME).read_text())
     assert f"load_from={runs[0]['checkpoint']}" in authors["request"]["cfg_options"]
     for r in runs:
         assert r["iters"] == 2 and not r["skipped"] and Path(r["checkpoint"]).is_file()
         assert r["s_per_iter"] > 0 and "loss" in r["final_losses"]
+    # two training seeds give two different models
+    w0, w1 = (load_ckpt(runs[i]["checkpoint"])["state_dict"] for i in (1, 4))
+    assert w0.keys() == w1.keys()
+    assert any(not torch.equal(w0[k], w1[k]) for k in w0)
+    assert find_checkpoint(TOY, tmp_path / "results", seed=1) == runs[4]["checkpoint"]
     assert find_checkpoint(TOY, tmp_path / "results") == runs[1]["checkpoint"]
     said = []
-    again = training.train_subprocess(TOY,
-                                      data_root=str(toyvis_small), work_dir=runs[1]["work_dir"],
-                                      max_iters=2, cfg_options=[SMALL], log=said.append)
+    again = training.train_subprocess(TOY, data_root=str(toyvis_small),
+                                      work_dir=runs[4]["work_dir"], max_iters=2, seed=1,
+                                      cfg_options=[SMALL], log=said.append)
     assert again["skipped"] and "not re-training" in said[0]
+
+
+def test_reuse_is_keyed_by_config_content_and_data_version(toyvis_small, tmp_path):
+    """A finished run is reused only for the same config content (bases and options merged)
+    and the same training data version, not merely the same file names."""
+    import shutil
+    base = training.content_fingerprint(TOY, toyvis_small)
+    assert base == training.content_fingerprint(TOY, toyvis_small)
+    assert base["config_sha"] and base["data_version"]["info"]["version"]
+    other = training.content_fingerprint(TOY, toyvis_small, ["optimizer.lr=0.001"])
+    assert other["config_sha"] != base["config_sha"]
+    # the same config file edited in place (a copy here, its base resolved the same way)
+    edited = tmp_path / "configs" / Path(TOY).name
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    edited.write_text(edited.read_text() + "\nlog_config = dict(interval=7, hooks=[])\n")
+    assert training.content_fingerprint(edited, toyvis_small)["config_sha"] != \
+        base["config_sha"]
+    # regenerated data with another generator version
+    data = tmp_path / "data"
+    shutil.copytree(toyvis_small, data)
+    ann = data / "annotations" / "instances_train.json"
+    gt = json.loads(ann.read_text())
+    gt["info"]["version"] = "0.9"
+    ann.write_text(json.dumps(gt))
+    assert training.content_fingerprint(TOY, data)["data_version"] != \
+        training.content_fingerprint(TOY, toyvis_small)["data_version"]

@@ -85,6 +85,11 @@ class Instance:
         return pos, r, self.angle + self.spin * dt
 
 
+# written into every annotation file's ``info``; training runs are reused only for the same
+# version (``objprop.training.content_fingerprint``): bump it whenever the generator's output
+# changes
+GENERATOR_VERSION = "1.0"
+
 def _sample_instances(rng, n_frames, h, w):
     """2-5 instances; often two of them cross at a shared anchor (an occlusion event)."""
     s = min(h, w) / REFERENCE_SIZE
@@ -346,7 +351,7 @@ def _write_split(folder, split, seed, n_videos, frame_range, h, w, bar=None):
             bar.update(1)
     return dict(
         info=dict(description="ToyVIS: synthetic video instance segmentation (objprop)",
-                  version="1.0", seed=seed, split=split),
+                  version=GENERATOR_VERSION, seed=seed, split=split),
         licenses=[],
         categories=[dict(id=c["id"], name=c["name"], supercategory="shape")
                     for c in CATEGORIES],

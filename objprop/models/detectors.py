@@ -31,6 +31,7 @@ from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 
 from ..hooks import FrameHook  # noqa: F401  (re-exported: the hook protocol lives there)
 from .tracker import OnlineTracker
+from .prop_head import masks_to_image
 
 
 @HEADS.register_module()
@@ -317,8 +318,6 @@ class ObjProp(MaskTrackRCNN):
             return out
         hist = dict(tr.frames)
         affinities = {}
-        H, W = meta["ori_shape"][:2]
-        ih, iw = meta["img_shape"][:2]
         new = []
         for t in cands:
             frames = sorted(f for f in t.boxes if f in hist)
@@ -333,12 +332,9 @@ class ObjProp(MaskTrackRCNN):
                 res = self.prop_head(feat, hist[f], t.boxes[f][None], affinities[f],
                                      labels=[t.label])
                 probs.append(res["mask_prob"])
-            prob = torch.stack(probs).mean(0)[:, None]  # (1, 1, h', w')
-            stride = self.prop_head.feat_stride / 2
-            prob = F.interpolate(prob, scale_factor=stride, mode="bilinear",
-                                 align_corners=False)[..., :ih, :iw]
-            prob = F.interpolate(prob, size=(H, W), mode="bilinear", align_corners=False)
-            mask = (prob[0, 0] > cfg["mask_thr"]).cpu().numpy()
+            prob = masks_to_image(torch.stack(probs).mean(0), meta,
+                                  self.prop_head.feat_stride / 2)  # (1, H, W)
+            mask = (prob[0] > cfg["mask_thr"]).cpu().numpy()
             if mask.sum() < cfg["min_area"]:
                 continue
             if len(out["masks"]):

@@ -133,6 +133,16 @@ def spatial_prior(size_t, size_ref, sigma, like):
     return (-d / sigma ** 2).exp()
 
 
+def masks_to_image(prob, meta, stride):
+    """The head's masks (N, h', w') at ``stride`` of the padded input → (N, H, W) at the
+    original frame size: upsampled, the padding cropped, resized to ``ori_shape``."""
+    H, W = meta["ori_shape"][:2]
+    ih, iw = meta["img_shape"][:2]
+    prob = F.interpolate(prob[:, None], scale_factor=stride, mode="bilinear",
+                         align_corners=False)[..., :ih, :iw]
+    return F.interpolate(prob, size=(H, W), mode="bilinear", align_corners=False)[:, 0]
+
+
 @HEADS.register_module()
 class PropagationHead(BaseModule):
     """Attention-guided mask propagation from frame t-δ to frame t (see module docstring)."""
