@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-CHAPTERS = ["intro", "data", "train", "oracle", "evaluation", "qualitative", "stability"]
+CHAPTERS = ["intro", "data", "train", "oracle", "evaluation", "propagation", "qualitative",
+            "stability"]
 STREAMED = {"train"}  # chapters whose printed output is echoed live while they run
 # reference pages with no code (book/<name>.md): copied beside the executed chapters, never run
 STATIC_PAGES = ["departures"]
@@ -47,14 +48,16 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
                       seeds=[int(s) for s in seeds]),
         "oracle": dict(common, config=toy["baseline_config"]),
         "evaluation": dict(common, **toy),
+        "propagation": dict(common, config=toy["config"]),
         "qualitative": dict(common),
         "stability": dict(results_dir=results_dir),
     }
     if smoke:
         params["data"].update(train_videos=3, valid_videos=2, frames=6, height=96, width=160)
         params["train"].update(max_iters=2, seeds=[0, 1])
-        for name in ("oracle", "evaluation"):
+        for name in ("oracle", "evaluation", "propagation"):
             params[name].update(max_videos=1)
+        params["propagation"].update(deltas=[1, 2])
     return params
 
 

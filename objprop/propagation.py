@@ -246,12 +246,15 @@ def plot_steps(steps, img_t, img_ref, gt_mask, position, title=""):
               (steps["attention"][0].cpu().numpy(), "attention"),
               (steps["mask_prob"][0], "predicted mask at t"), (gt_mask, "ground truth at t"),
               (img_t, "frame t")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.1 * len(panels), 2.1))
+    cols = (len(panels) + 1) // 2
+    fig, axes = plt.subplots(2, cols, figsize=(2.6 * cols, 4.4))
+    axes = axes.ravel()
     for ax, (im, name) in zip(axes, panels):
         ax.imshow(im, cmap=None if im.ndim == 3 else "viridis")
-        ax.set_title(name, fontsize=7)
+        ax.set_title(name, fontsize=8)
+    for ax in axes:
         ax.axis("off")
-    axes[2].plot(position[1], position[0], "r+", ms=8)  # the query cell, in t's grid
+    axes[2].plot(position[1], position[0], "r+", ms=10)  # the query cell, in t's grid
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return fig
@@ -273,3 +276,197 @@ def pick_pair(gt, delta=1, video_id=None):
                             a["segmentations"][t - delta] is not None:
                         return v["id"], t, a["id"]
     raise ObjPropError(f"no instance is present in two frames {delta} apart")
+
+
+IOU_COLUMNS = [("δ", "delta"), ("instance-frames", "n"), ("mean IoU", "iou"),
+               ("IoU ≥ 0.5", "hit"), ("detector's best IoU", "detector_iou"),
+               ("propagated beats detector", "beats_detector")]
+
+
+def ious_table(rows, deltas=None):
+    """:func:`summarize_ious` rows (those of ``deltas``) as a markdown table."""
+    from .report import markdown_table
+    shown = [dict(r, box=f"{'ground truth' if r['source'] == 'gt' else 'detector'}, "
+                         f"{r['frames']} frames", n=str(r["n"]), delta=str(r["delta"]))
+             for r in rows if deltas is None or r["delta"] in deltas]
+    return markdown_table(shown, IOU_COLUMNS, first=("box at t-δ, target frames", "box"),
+                          extra=(), digits=2)
+
+
+def oracle_fill(model, dataset, gt, results, iou_thr=0.5, max_videos=None, progress=True):
+    """The propagation oracle: the ceiling of what filling can add to ``results``.
+
+    Frame by frame, every ground-truth instance-frame that no result finds (mask IoU ≥
+    ``iou_thr``) while a result covered the instance in the frame before gets that result's
+    mask in frame t replaced by the branch's mask propagated from the instance's
+    **ground-truth box** at t-1 (filling extends existing tracks only; it cannot start one).
+    Fills are marked ``filled`` and chain: a track filled in t is filled again in t+1 if the
+    instance is still missed, even when its fill in t was wrong.
+    Returns (new results, number of oracle fills). Only the videos ``dataset`` holds change.
+    """
+    import copy
+
+    from tqdm import tqdm
+
+    from .data.ytvis import encode_mask
+    thr = model.prop_cfg["mask_thr"]
+    out = copy.deepcopy(results)
+    anns = annotations_by_video(gt)
+    videos = {v["id"]: v for v in gt["videos"]}
+    order = [(vi, info["id"]) for vi, info in enumerate(dataset.vid_infos)
+             if info["id"] in videos][:max_videos]
+    n_fills = 0
+    for vi, vid in tqdm(order, desc="propagation oracle", unit="video", disable=not progress):
+        video, cache = videos[vid], FrameCache(model, dataset, vi)
+        h, w = video["height"], video["width"]
+        tracks = [r for r in out if r["video_id"] == vid]
+        for r in tracks:
+            r["filled"] = list(r.get("filled") or [False] * video["length"])
+        masks = [[decode_segmentation(s, h, w) if s is not None else None
+                  for s in r["segmentations"]] for r in tracks]
+        before = gt_instances(anns[vid], 0, h, w)
+        owner = {}  # instance → the result the oracle filled for it (it keeps following it)
+        for t in range(1, video["length"]):
+            now = gt_instances(anns[vid], t, h, w)
+            for k, (cat, mask_t, _) in now.items():
+                if k not in before or _covered(masks, t, mask_t, iou_thr) is not None:
+                    continue
+                i = _covered(masks, t - 1, before[k][1], iou_thr)
+                if i is None and k in owner and masks[owner[k]][t - 1] is not None:
+                    i = owner[k]  # its fill in t-1 was wrong, but it is still its track
+                if i is None:
+                    continue
+                owner[k] = i
+                prob = propagate(model, cache, t, t - 1, [before[k][2]],
+                                 labels=[dataset.cat2label[before[k][0]]])["mask_prob"][0]
+                masks[i][t] = prob > thr
+                tracks[i]["segmentations"][t] = encode_mask(masks[i][t])
+                tracks[i]["filled"][t] = True
+                n_fills += 1
+            before = now
+    return out, n_fills
+
+
+def _covered(masks, t, mask, iou_thr):
+    """The index of the result whose mask in frame ``t`` overlaps ``mask`` most, if its
+    IoU reaches ``iou_thr``; else None."""
+    best, best_iou = None, iou_thr
+    for i, track in enumerate(masks):
+        if track[t] is not None:
+            iou = mask_iou(track[t], mask)
+            if iou >= best_iou:
+                best, best_iou = i, iou
+    return best
+
+
+FILLING_VARIANTS = [  # (name, what it is)
+    ("ObjProp (no filling)", "the trained ObjProp, filling off"),
+    ("ObjProp", "the same weights, the paper's filling"),
+    ("ObjProp + propagation oracle", "filling off, then every missed instance-frame whose "
+                                     "track was there in the frame before filled from its "
+                                     "ground-truth box there"),
+]
+
+
+def filling_study(config, results_dir, data_root, split="valid", max_videos=None):
+    """The filling funnel of ObjProp with and without filling and with the propagation
+    oracle, per training seed, from the evaluation chapter's results files; returns
+    ``dict(runs=[...])``, one scored run per (variant, seed) in the form
+    :mod:`objprop.report` aggregates (``method``, ``seed``, ``stats``, ``stability``) plus
+    its ``funnel``."""
+    from .config import load_config
+    from .evaluation import stability_metrics, ytvis_evaluate
+    from .evaluation.funnel import filling_funnel
+    from .inference import build_model, build_test_dataset
+    from .report import by_method, find_checkpoint, load_measured, subset_gt
+    from .data.ytvis import load_results
+    measured = by_method(load_measured(results_dir)["methods"])
+    runs = []
+    for nofill, fill in zip(measured["ObjProp (no filling)"], measured["ObjProp"]):
+        seed = fill["seed"]
+        cfg = load_config(config, data_root=data_root, test_split=split)
+        model = build_model(cfg, find_checkpoint(config, results_dir, seed=seed))
+        dataset = build_test_dataset(cfg)
+        gt = subset_gt(cfg.data.test.ann_file, fill["video_ids"])
+        base = load_results(nofill["results"], gt)
+        oracle, n = oracle_fill(model, dataset, gt, base, max_videos=max_videos,
+                                progress=False)
+        variants = zip(FILLING_VARIANTS, (base, load_results(fill["results"], gt), oracle),
+                       (nofill, fill, None))
+        for (name, _), res, scored in variants:
+            runs.append(dict(
+                method=name, seed=seed,
+                stats=scored["stats"] if scored else ytvis_evaluate(gt, res, per_category=False),
+                stability=scored["stability"] if scored else stability_metrics(gt, res),
+                funnel=filling_funnel(gt, res, max_fill=None if name.endswith("oracle")
+                                      else model.prop_cfg["max_fill"] if name == "ObjProp"
+                                      else 0)))
+        runs[-1]["oracle_fills"] = n
+    return dict(runs=runs)
+
+
+def funnel_table(runs, hard=False):
+    """The funnel of each filling variant side by side: per stage, the mean count over
+    seeds ± std and its share of the instance-frames (``hard``: ToyVIS's hard frames)."""
+    from .evaluation.funnel import STAGES, funnel_rows
+    from .report import by_method, markdown_table
+    variants = by_method(runs)
+    cols = {name: funnel_rows([r["funnel"] for r in rs], hard=hard)
+            for name, rs in variants.items()}
+    rows = []
+    for i, (_, what) in enumerate(STAGES):
+        row = dict(stage=what)
+        for name, rs in cols.items():
+            r = rs[i]
+            sd = "" if r["count_std"] is None else f" ± {r['count_std']:.1f}"
+            row[name] = f"{r['count']:.1f}{sd} ({r['share']:.0f} %)"
+        rows.append(row)
+    return markdown_table(rows, [(n, n) for n in cols], first=("instance-frames", "stage"),
+                          extra=())
+
+
+FILL_COLUMNS = [("mAP", "AP"), ("recall, hard frames", "recall_hard_frames"),
+                ("missed frames", "missed_frames"), ("fills", "fills"),
+                ("correct fills", "correct"), ("counted fills", "counted"),
+                ("fills on hard frames", "fills_hard"), ("median score of filled tracks",
+                                                         "fill_score")]
+
+
+def _fill_value(run, key):
+    f = run["funnel"]["fills"]
+    scores = run["funnel"]["fill_track_scores"]
+    if key == "AP":
+        return 100 * run["stats"]["AP"]
+    if key in ("recall_hard_frames", "missed_frames"):
+        v = run["stability"].get(key)
+        return None if v is None else float(v)
+    if key == "fill_score":
+        return float(np.median(scores)) if scores else 0.0
+    return float(f["on_hard_frames" if key == "fills_hard" else
+                   "total" if key == "fills" else key])
+
+
+def fills_table(runs):
+    """Per filling variant: mAP, hard-frame recall, missed frames, and its fills (how many,
+    how many correct, how many on a track that matches the instance as a whole, on hard
+    frames, the median score of the tracks that got them): mean ± std over seeds."""
+    from .report import markdown_table, summary_rows
+    rows = summary_rows(runs, [k for _, k in FILL_COLUMNS], _fill_value)
+    return markdown_table(rows, FILL_COLUMNS, extra=(("seeds", "seeds"),), digits=2)
+
+
+def filling_sentence(runs):
+    """What filling adds and what the oracle says it could add, paired by seed."""
+    from .report import format_difference, paired_difference
+    base = "ObjProp (no filling)"
+    parts = []
+    for name, what in (("ObjProp", "The paper's filling adds"),
+                       ("ObjProp + propagation oracle", "Filling every missed instance-frame "
+                                                        "from its ground-truth box would add")):
+        d = paired_difference(runs, name, base, key="AP", value=_fill_value)
+        r = paired_difference(runs, name, base, key="recall_hard_frames", value=_fill_value)
+        if d:
+            parts.append(f"{what} {format_difference(d)}" + (
+                "" if r is None else f" and {100 * r['mean']:+.1f} points of hard-frame recall"))
+    return ("; ".join(parts) + " (against the same weights without filling).") if parts \
+        else "No filling runs."

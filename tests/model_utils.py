@@ -51,18 +51,37 @@ def pair_batch(n_imgs=2, h=96, w=128, shift=8.0, seed=0):
         ref_gt_ids=[torch.tensor([2, 1, 3]) for _ in range(n_imgs)])
 
 
-def run_video(model, hook, n_frames=4, seed=0, h=96, w=128):
-    """Online test over ``n_frames`` synthetic frames (one random image rolled a pixel per
-    frame), the detections scripted by the frame ``hook``; returns each frame's output."""
-    g = torch.Generator().manual_seed(seed)
-    base = torch.randn(1, 3, h, w, generator=g)
-    outs = []
-    for f in range(n_frames):
-        meta = dict(img_shape=(h, w, 3), ori_shape=(h, w, 3), pad_shape=(h, w, 3),
+class SyntheticVideo:
+    """One synthetic video as a test dataset (``frame_index``, ``vid_infos``, items with
+    ``img`` and ``img_metas``): a random image rolled one pixel per frame."""
+
+    def __init__(self, n_frames=4, seed=0, h=96, w=128):
+        g = torch.Generator().manual_seed(seed)
+        self.base = torch.randn(1, 3, h, w, generator=g)
+        self.h, self.w, self.n = h, w, n_frames
+        self.frame_index = [(0, f) for f in range(n_frames)]
+        self.vid_infos = [dict(id=7)]
+
+    def meta(self, f):
+        h, w = self.h, self.w
+        return dict(img_shape=(h, w, 3), ori_shape=(h, w, 3), pad_shape=(h, w, 3),
                     scale_factor=np.ones(4, dtype=np.float32), flip=False,
                     batch_input_shape=(h, w), video_id=7, frame_id=f, is_first=f == 0,
-                    vid_len=n_frames)
+                    vid_len=self.n)
+
+    def __getitem__(self, i):
+        f = self.frame_index[i][1]
+        return dict(img=torch.roll(self.base, shifts=f, dims=-1)[0], img_metas=self.meta(f))
+
+
+def run_video(model, hook, n_frames=4, seed=0, h=96, w=128):
+    """Online test over the ``n_frames`` frames of :class:`SyntheticVideo`, the detections
+    scripted by the frame ``hook``; returns each frame's output."""
+    video = SyntheticVideo(n_frames, seed, h, w)
+    outs = []
+    for f in range(n_frames):
+        item = video[f]
         with torch.no_grad():
-            outs.append(model.simple_test(torch.roll(base, shifts=f, dims=-1), [meta],
+            outs.append(model.simple_test(item["img"][None], [item["img_metas"]],
                                           frame_hook=hook)[0])
     return outs
