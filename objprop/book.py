@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 CHAPTERS = ["intro", "data", "train", "oracle", "evaluation", "propagation", "qualitative",
-            "stability"]
+            "stability", "claims"]
 STREAMED = {"train"}  # chapters whose printed output is echoed live while they run
 # reference pages with no code (book/<name>.md): copied beside the executed chapters, never run
 STATIC_PAGES = ["departures"]
@@ -51,6 +51,7 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
         "propagation": dict(common, config=toy["config"]),
         "qualitative": dict(common),
         "stability": dict(results_dir=results_dir),
+        "claims": dict(results_dir=results_dir),
     }
     if smoke:
         params["data"].update(train_videos=3, valid_videos=2, frames=6, height=96, width=160)

@@ -5,6 +5,7 @@ computed here from files the run wrote (results JSON, checkpoints), never typed 
 the paper's own rows, quoted below with their source.
 """
 import json
+import time
 from pathlib import Path
 
 from .errors import ObjPropError
@@ -68,7 +69,9 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
         model.prop_cfg["max_fill"] = 0
     dataset = build_test_dataset(cfg)
     ids = [v["id"] for v in dataset.vid_infos][:max_videos]
+    t0 = time.perf_counter()
     results = run_inference(model, dataset, video_ids=ids, progress=progress)
+    seconds = time.perf_counter() - t0  # same process, one run after another: comparable
     slug = name.lower().replace(" ", "_").replace("(", "").replace(")", "").replace("-", "")
     res_path = Path(out_dir) / (f"results_{slug}.json" if seed is None
                                 else f"results_{slug}_seed{seed}.json")
@@ -81,7 +84,9 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
                 stats={k: v for k, v in metrics.items() if k != "per_category_AP"},
                 per_category_AP=metrics.get("per_category_AP", {}),
                 stability=stability_metrics(gt, results),
-                filled_frames=int(sum(sum(r.get("filled", [])) for r in results)))
+                filled_frames=int(sum(sum(r.get("filled", [])) for r in results)),
+                inference_seconds=round(seconds, 3),
+                frames=int(sum(v["length"] for v in gt["videos"])))
 
 
 def score_runs(runs, data_root, split="valid", out_dir="results", max_videos=None,
