@@ -358,6 +358,19 @@ def six_frames(present, shift=0):
     return [box(10, 10 + shift, 10, 10) if k else None for k in present]
 
 
+def test_stability_at_a_score_threshold_ignores_low_score_tracks():
+    """Frames 3-5 are covered only by a low-score track: they count for all results, not for
+    the results above the threshold."""
+    gt, results = one_track([six_frames([1] * 6), six_frames([1, 1, 1, 1, 1, 1]),
+                             six_frames([1, 1, 1, 0, 0, 0])])
+    results[0]["score"], results[1]["score"] = 0.1, 0.9
+    every = stability_metrics(gt, results)
+    confident = stability_metrics(gt, results, score_thr=0.5)
+    assert every["missed_frames"] == 0 and confident["missed_frames"] == pytest.approx(0.5)
+    assert confident["score_thr"] == 0.5 and "score_thr" not in every
+    assert stability_metrics(gt, results, score_thr=0.95)["matched_fraction"] == 0.0
+
+
 def test_missed_frames_and_flicker():
     gt, results = one_track([six_frames([1] * 6), six_frames([1, 0, 1, 0, 1, 1])])
     s = stability_metrics(gt, results)

@@ -105,13 +105,17 @@ def _accumulate(gt, results, iou_thr):
     return acc
 
 
-def stability_metrics(gt, results, iou_thr=0.5):
+def stability_metrics(gt, results, iou_thr=0.5, score_thr=None):
     """Temporal-stability metrics of ``results`` (see the module docstring).
 
     Returns ``n_gt_tracks``, ``matched_fraction``, ``missed_frames``, ``flicker``,
     ``fragmentation``, ``jitter`` and, when any video lists ``hard_frames``,
-    ``recall_easy_frames`` and ``recall_hard_frames``.
+    ``recall_easy_frames`` and ``recall_hard_frames``. ``score_thr`` keeps only results
+    scoring at least that much (then ``score_thr`` is in the output too): what a user who
+    shows confident tracks sees, and a number low-score tracks cannot improve.
     """
+    if score_thr is not None:
+        results = [r for r in results if r["score"] >= score_thr]
     acc = _accumulate(gt, results, iou_thr)
     out = dict(n_gt_tracks=acc["n_gt"],
                matched_fraction=acc["matched"] / acc["n_gt"] if acc["n_gt"] else None,
@@ -120,6 +124,8 @@ def stability_metrics(gt, results, iou_thr=0.5):
     if any(v.get("hard_frames") for v in gt["videos"]):
         out["recall_easy_frames"] = _mean(acc["easy_hits"])
         out["recall_hard_frames"] = _mean(acc["hard_hits"])
+    if score_thr is not None:
+        out["score_thr"] = score_thr
     return out
 
 
