@@ -59,6 +59,7 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
         for name in ("oracle", "evaluation", "propagation"):
             params[name].update(max_videos=1)
         params["propagation"].update(deltas=[1, 2])
+        params["evaluation"].update(bootstrap_draws=5)
     return params
 
 

@@ -117,6 +117,66 @@ def score_runs(runs, data_root, split="valid", out_dir="results", max_videos=Non
     return out
 
 
+def bootstrap_ap(gt, runs, sizes, draws=100, seed=0):
+    """How much the choice of a split of ``n`` videos alone moves mAP. ``runs``: name →
+    results list of one model each, scored on ``gt``. For each ``n`` in ``sizes``, ``draws``
+    splits of ``n`` videos are drawn with replacement from ``gt``'s (each copy a new video,
+    with its results) and every run is scored on the same draws. Rows: ``videos``, each
+    run's mean mAP (percent) and its std over draws (``<name>_std``), and for two runs the
+    first minus the second (``difference``, ``difference_std``): the split's share of a
+    paired comparison's spread, with the models held fixed."""
+    import numpy as np
+    from .evaluation import ytvis_evaluate
+    rng = np.random.default_rng(seed)
+    videos, names = gt["videos"], list(runs)
+    anns = {}
+    for a in gt.get("annotations", []):
+        anns.setdefault(a["video_id"], []).append(a)
+    by_video = {name: {} for name in names}
+    for name, results in runs.items():
+        for r in results:
+            by_video[name].setdefault(r["video_id"], []).append(r)
+    rows = []
+    for n in sizes:
+        aps = {name: [] for name in names}
+        for _ in range(draws):
+            picks = list(enumerate(rng.integers(0, len(videos), n), 1))
+            g = dict(gt, videos=[dict(videos[k], id=new) for new, k in picks], annotations=[])
+            for new, k in picks:
+                g["annotations"] += [dict(a, id=len(g["annotations"]) + i + 1, video_id=new)
+                                     for i, a in enumerate(anns.get(videos[k]["id"], []))]
+            for name in names:
+                rs = [dict(r, video_id=new) for new, k in picks
+                      for r in by_video[name].get(videos[k]["id"], [])]
+                aps[name].append(100 * ytvis_evaluate(g, rs, per_category=False)["AP"])
+        row = dict(videos=n)
+        for name in names:
+            row[name], row[f"{name}_std"] = float(np.mean(aps[name])), float(np.std(aps[name], ddof=1))
+        if len(names) == 2:
+            diff = np.array(aps[names[0]]) - np.array(aps[names[1]])
+            row["difference"], row["difference_std"] = float(diff.mean()), float(diff.std(ddof=1))
+        rows.append(row)
+    return rows
+
+
+def split_size_sentence(rows, names, seed_difference=None, target=1.0):
+    """What :func:`bootstrap_ap` says about the split: the spread the split alone puts on
+    the paired difference ``names[0] − names[1]`` at each size, against the seeds' spread,
+    and the size at which it would fall to ``target`` points (extrapolated as 1/√n from
+    the largest size measured)."""
+    import math
+    parts = [f"{r['videos']} videos: ± {r['difference_std']:.1f}" for r in rows]
+    last = rows[-1]
+    need = math.ceil(last["videos"] * (last["difference_std"] / target) ** 2)
+    text = (f"With the models held fixed, drawing the split alone moves the difference "
+            f"{names[0]} − {names[1]} by (std over draws): " + "; ".join(parts) + ". ")
+    if seed_difference is not None and seed_difference.get("std") is not None:
+        text += (f"Between training seeds the same difference varies by ± "
+                 f"{seed_difference['std']:.1f}. ")
+    return text + (f"To bring the split's share under {target:.0f} point a split of about "
+                   f"{need} videos is needed (the split measured here has {rows[0]['videos']}).")
+
+
 def subset_gt(ann_file, video_ids):
     """The ground truth restricted to ``video_ids`` (smoke runs score a few videos)."""
     gt = json.loads(Path(ann_file).read_text())
