@@ -103,3 +103,25 @@ def test_fidelity_runs_isolate_tracker_thresholds_and_filling():
         == 0.001
     assert by["ObjProp (authors' code, as released)"] == ("authors.py", False, {})
     assert by["ObjProp (authors' code, filling as intended)"][:2] == ("authors.py", True)
+
+
+def test_bootstrap_of_the_split_holds_the_models_fixed():
+    """Perfect results score 100 on every draw; a model right on half the videos varies with
+    the draw, less on larger splits; two identical runs differ by exactly 0 on every draw."""
+    from tests.test_evaluation import box, gt_as_results, make_gt
+    gt = make_gt([(2, 40, 60)] * 8, [dict(video=v, masks=[box(2, 2, 10, 10), box(3, 3, 10, 10)])
+                                     for v in range(1, 9)])
+    perfect = gt_as_results(gt)
+    half = [r for r in perfect if r["video_id"] <= 4]
+    rows = report.bootstrap_ap(gt, {"perfect": perfect, "half": half}, sizes=[8, 32], draws=30)
+    assert [r["videos"] for r in rows] == [8, 32]
+    assert all(r["perfect"] == 100 and r["perfect_std"] == 0 for r in rows)
+    assert 0 < rows[1]["half_std"] < rows[0]["half_std"]
+    assert rows[0]["difference"] == pytest.approx(100 - rows[0]["half"])
+    same = report.bootstrap_ap(gt, {"a": half, "b": half}, sizes=[8], draws=10)[0]
+    assert same["difference"] == 0 and same["difference_std"] == 0
+    # the same seed draws the same splits
+    assert report.bootstrap_ap(gt, {"half": half}, [8], draws=5, seed=3) == \
+        report.bootstrap_ap(gt, {"half": half}, [8], draws=5, seed=3)
+    text = report.split_size_sentence(rows, ("perfect", "half"), target=1.0)
+    assert text.endswith("(the split measured here has 8).") and "32 videos: ±" in text
