@@ -95,3 +95,47 @@ def test_a_detection_that_loses_its_track_leaves_the_frame_output():
     # MaskTrack R-CNN's rule: the better copy keeps track 0, the other is dropped
     assert all(o["track_ids"] == [0] for o in outs)
     assert all(o["scores"].tolist() == pytest.approx([0.9]) for o in outs)
+
+
+class WeakAt(ScriptedDetections):
+    """Both instances every frame; instance 0 scores ``score`` from frame ``frame`` on."""
+
+    def __init__(self, frame, score):
+        super().__init__()
+        self.frame, self.score = frame, score
+
+    def detections(self, meta, bboxes, scores, labels):
+        boxes, s, lab = super().detections(meta, bboxes, scores, labels)
+        if meta["frame_id"] >= self.frame:
+            s = s.clone()
+            s[0] = self.score
+        return boxes, s, lab
+
+
+def test_min_track_score_keeps_filling_off_low_score_tracks():
+    hidden = {(2, 0)}
+    model, _ = toy_model("objprop")
+    make_prop_head_confident(model)
+    model.prop_cfg["min_track_score"] = 0.95  # instance 0 scores 0.9: not filled
+    outs = run_video(model.eval(), ScriptedDetections(hidden))
+    assert outs[2]["track_ids"] == [1]
+    model.prop_cfg["min_track_score"] = 0.85
+    outs = run_video(model.eval(), ScriptedDetections(hidden))
+    assert sorted(outs[2]["track_ids"]) == [0, 1] and outs[2]["filled"].sum() == 1
+
+
+def test_a_weak_detection_takes_the_propagated_mask_only_when_asked():
+    model, _ = toy_model("objprop")
+    make_prop_head_confident(model)  # the propagated mask is the whole frame
+    plain = run_video(model.eval(), WeakAt(2, 0.2))
+    k = plain[2]["track_ids"].index(0)
+    assert not plain[2]["filled"].any() and plain[2]["masks"][k].sum() < H * W
+    model.prop_cfg["replace_score_thr"] = 0.5
+    outs = run_video(model.eval(), WeakAt(2, 0.2))
+    k = outs[2]["track_ids"].index(0)
+    assert outs[2]["filled"][k] and outs[2]["masks"][k].all()
+    j = 1 - k  # the confident detection keeps its own mask
+    assert not outs[2]["filled"][j]
+    np.testing.assert_array_equal(outs[2]["masks"][j], plain[2]["masks"][1 - plain[2]["track_ids"].index(0)])
+    # frame 0 has no previous frame: nothing to propagate from, the detection stays
+    assert not run_video(model.eval(), WeakAt(0, 0.2))[0]["filled"].any()

@@ -219,7 +219,8 @@ class ObjProp(MaskTrackRCNN):
       authors').
     * ``mask_thr`` [0.5]: threshold on the propagated mask probability (authors: 0.3).
     * ``'online'`` only: ``history_mode`` ['last'], ``min_area`` [16], ``suppress_iou``
-      [0.5], ``score_factor`` [1.0].
+      [0.5], ``score_factor`` [1.0]; this book's options, off by default (the paper's rule):
+      ``min_track_score`` [0.0], ``replace_score_thr`` [None] (see :meth:`fill_missing`).
     * ``'authors'`` only: ``max_frames`` [None]: the cost cap (see :meth:`fill_authors`).
     """
 
@@ -229,7 +230,8 @@ class ObjProp(MaskTrackRCNN):
         super().__init__(*args, **kwargs)
         self.prop_head = build_head(prop_head)
         self.prop_cfg = dict(mode="online", history_mode="last", max_fill=3, mask_thr=0.5,
-                             min_area=16, suppress_iou=0.5, score_factor=1.0, max_frames=None)
+                             min_area=16, suppress_iou=0.5, score_factor=1.0, max_frames=None,
+                             min_track_score=0.0, replace_score_thr=None)
         self.prop_cfg.update((self.test_cfg or {}).get("prop", {}))
         if self.prop_cfg["mode"] not in self.PROP_MODES:
             raise ValueError(f"test_cfg.prop.mode must be one of {self.PROP_MODES}, "
@@ -301,41 +303,35 @@ class ObjProp(MaskTrackRCNN):
         """Empty-instance filling (the paper's inference, online: no future frames).
 
         Candidates are tracks present (detected or filled) in the previous frame, not
-        detected now, and filled fewer than ``max_fill`` frames in a row. Each is propagated
-        from its boxes in the feature history: ``history_mode='last'`` uses the last frame
-        it appears in, ``'mean'`` averages the masks propagated from every history frame it
-        appears in (the authors' code). A fill is dropped, which ends the track's filling,
-        when its mask has fewer than ``min_area`` pixels or overlaps a mask detected in this
-        frame by more than ``suppress_iou`` (the detector found it under another id). A kept
-        fill gets the track's label, the mean of its scores × ``score_factor``, and is
-        written back into the history so later frames can propagate it further.
+        detected now, filled fewer than ``max_fill`` frames in a row, and (this book's
+        option, off by default) with a mean score of at least ``min_track_score``. Each is
+        propagated from its boxes in the feature history (:meth:`propagate_track`). A fill
+        is dropped, which ends the track's filling, when its mask has fewer than
+        ``min_area`` pixels or overlaps a mask detected in this frame by more than
+        ``suppress_iou`` (the detector found it under another id). A kept fill gets the
+        track's label, the mean of its scores × ``score_factor``, and is written back into
+        the history so later frames can propagate it further.
+
+        ``replace_score_thr`` (this book's option; default None, off): a track that was in
+        the previous frame and is detected now with a score below it gets the propagated
+        mask instead of the detected one (marked filled), when that mask passes
+        ``min_area``: where the detector still outputs a poor mask, nothing is "missing"
+        and the paper's filling never runs.
         """
         cfg, tr = self.prop_cfg, self.tracker
+        if not tr.frames:
+            return out
+        hist, affinities = dict(tr.frames), {}
+        if cfg.get("replace_score_thr") is not None:
+            out = self.replace_weak(feat, meta, frame, out, hist, affinities)
         cands = [t for t in tr.tracks.values()
                  if t.track_id not in detected_ids and t.last_seen == frame - 1
-                 and (cfg["max_fill"] is None or t.filled_run < cfg["max_fill"]) and t.boxes]
-        if not cands or not tr.frames:
-            return out
-        hist = dict(tr.frames)
-        affinities = {}
+                 and (cfg["max_fill"] is None or t.filled_run < cfg["max_fill"]) and t.boxes
+                 and t.mean_score >= cfg.get("min_track_score", 0.0)]
         new = []
         for t in cands:
-            frames = sorted(f for f in t.boxes if f in hist)
-            if not frames:
-                continue
-            if cfg["history_mode"] == "last":
-                frames = frames[-1:]
-            probs = []
-            for f in frames:
-                if f not in affinities:
-                    affinities[f] = self.prop_head.affinity(feat, hist[f])
-                res = self.prop_head(feat, hist[f], t.boxes[f][None], affinities[f],
-                                     labels=[t.label])
-                probs.append(res["mask_prob"])
-            prob = masks_to_image(torch.stack(probs).mean(0), meta,
-                                  self.prop_head.feat_stride / 2)  # (1, H, W)
-            mask = (prob[0] > cfg["mask_thr"]).cpu().numpy()
-            if mask.sum() < cfg["min_area"]:
+            mask = self.propagate_track(t, feat, meta, hist, affinities)
+            if mask is None or mask.sum() < cfg["min_area"]:
                 continue
             if len(out["masks"]):
                 inter = (out["masks"] & mask).reshape(len(out["masks"]), -1).sum(1)
@@ -349,6 +345,42 @@ class ObjProp(MaskTrackRCNN):
                       pad_box=pad_box)
             new.append((t.track_id, t.label, score, box.numpy(), mask))
         return append_fills(out, new)
+
+    def propagate_track(self, t, feat, meta, hist, affinities):
+        """The binary mask (H, W) of track ``t`` in the current frame, propagated from its
+        boxes in the history frames before it (``history_mode='last'``: the last one;
+        ``'mean'``: the mean of the masks from every history frame it is in, as the authors'
+        code); None without such a frame. ``affinities`` caches one affinity per frame."""
+        frames = sorted(f for f in t.boxes if f in hist)
+        if not frames:
+            return None
+        if self.prop_cfg["history_mode"] == "last":
+            frames = frames[-1:]
+        probs = []
+        for f in frames:
+            if f not in affinities:
+                affinities[f] = self.prop_head.affinity(feat, hist[f])
+            res = self.prop_head(feat, hist[f], t.boxes[f][None], affinities[f],
+                                 labels=[t.label])
+            probs.append(res["mask_prob"])
+        prob = masks_to_image(torch.stack(probs).mean(0), meta,
+                              self.prop_head.feat_stride / 2)  # (1, H, W)
+        return (prob[0] > self.prop_cfg["mask_thr"]).cpu().numpy()
+
+    def replace_weak(self, feat, meta, frame, out, hist, affinities):
+        """``replace_score_thr``: weak detections of tracks seen in the previous frame take
+        the propagated mask (see :meth:`fill_missing`)."""
+        cfg, tr = self.prop_cfg, self.tracker
+        out = dict(out, masks=out["masks"].copy(), filled=out["filled"].copy())
+        for k, tid in enumerate(out["track_ids"]):
+            t = tr.tracks.get(tid)
+            if (t is None or out["filled"][k] or out["scores"][k] >= cfg["replace_score_thr"]
+                    or frame - 1 not in t.boxes):
+                continue
+            mask = self.propagate_track(t, feat, meta, hist, affinities)
+            if mask is not None and mask.sum() >= cfg["min_area"]:
+                out["masks"][k], out["filled"][k] = mask, True
+        return out
 
     def fill_authors(self, feat, meta, frame, boxes, out):
         """Empty-instance filling as the authors' released code was written to do it.
