@@ -14,7 +14,7 @@ setup:
 	@bash scripts/setup.sh
 
 toyvis: setup
-	@[ -f $(DATA)/annotations/instances_valid.json ] || $(VENV)/bin/objprop make-toyvis --out $(DATA) --seed $(SEED)
+	@[ -f $(DATA)/annotations/instances_tune.json ] || $(VENV)/bin/objprop make-toyvis --out $(DATA) --seed $(SEED)
 
 # The whole book on the embedded ToyVIS data: every chapter executed through papermill
 # (results/*.json, book/_executed/*.ipynb), then the HTML report in _build/html.

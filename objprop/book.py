@@ -54,7 +54,8 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
         "claims": dict(results_dir=results_dir),
     }
     if smoke:
-        params["data"].update(train_videos=3, valid_videos=2, frames=6, height=96, width=160)
+        params["data"].update(train_videos=3, valid_videos=2, tune_videos=2, frames=6, height=96,
+                              width=160)
         params["train"].update(max_iters=2, seeds=[0, 1])
         for name in ("oracle", "evaluation", "propagation"):
             params[name].update(max_videos=1)

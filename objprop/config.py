@@ -7,6 +7,7 @@ SPLITS = {
     # split name → (annotation file under DATA/annotations, frame folder under DATA)
     "train": ("instances_train.json", "train/JPEGImages"),
     "valid": ("instances_valid.json", "valid/JPEGImages"),
+    "tune": ("instances_tune.json", "tune/JPEGImages"),  # ToyVIS: settings are chosen here
     "train_sub": ("instances_train_sub.json", "train/JPEGImages"),
     "minival": ("instances_minival.json", "train/JPEGImages"),
 }

@@ -31,12 +31,13 @@ def tree_hash(root):
 def toyvis_medium(tmp_path_factory):
     """Default frame size and video lengths, fewer videos: enough for statistics."""
     root = tmp_path_factory.mktemp("toyvis_medium")
-    make_toyvis(root, seed=1, train_videos=14, valid_videos=2, progress=False)
+    make_toyvis(root, seed=1, train_videos=14, valid_videos=2, tune_videos=0, progress=False)
     return root, load_ytvis(root / "annotations" / "instances_train.json")
 
 
 def test_official_layout_and_sizes(toyvis_small):
-    for split, n_videos in (("train", SMALL["train_videos"]), ("valid", SMALL["valid_videos"])):
+    for split, n_videos in (("train", SMALL["train_videos"]), ("valid", SMALL["valid_videos"]),
+                            ("tune", SMALL["tune_videos"])):
         gt = load_ytvis(toyvis_small / "annotations" / f"instances_{split}.json")
         assert len(gt["videos"]) == n_videos and gt["annotations"]
         for v in gt["videos"]:
@@ -46,10 +47,11 @@ def test_official_layout_and_sizes(toyvis_small):
                 assert path.suffix == ".jpg" and len(path.stem) == 5
                 with Image.open(path) as im:
                     assert im.format == "JPEG" and im.size == (SMALL["width"], SMALL["height"])
-    assert sorted(p.name for p in toyvis_small.iterdir()) == ["annotations", "train", "valid"]
+    assert sorted(p.name for p in toyvis_small.iterdir()) == ["annotations", "train", "tune",
+                                                              "valid"]
 
 
-@pytest.mark.parametrize("split", ["train", "valid"])
+@pytest.mark.parametrize("split", ["train", "valid", "tune"])
 def test_every_mask_decodes_to_its_box_and_area(toyvis_small, split):
     gt = load_ytvis(toyvis_small / "annotations" / f"instances_{split}.json")
     videos = {v["id"]: v for v in gt["videos"]}
@@ -198,7 +200,7 @@ def test_interrupted_run_leaves_nothing_half_written(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         make_toyvis(out, progress=False, **dict(SMALL, seed=3))
     assert tree_hash(out) == before  # the old data set, untouched
-    assert sorted(p.name for p in out.iterdir()) == ["annotations", "train", "valid"]
+    assert sorted(p.name for p in out.iterdir()) == ["annotations", "train", "tune", "valid"]
     fresh = tmp_path / "fresh"
     with pytest.raises(KeyboardInterrupt):
         calls.clear()
@@ -229,3 +231,18 @@ def test_script_is_a_thin_wrapper(tmp_path, monkeypatch):
         runpy.run_path(str(REPO / "data_scripts" / "make_toyvis.py"), run_name="__main__")
     assert exit_.value.code == 0
     assert (out / "annotations" / "instances_valid.json").is_file()
+
+
+def test_the_tuning_split_leaves_train_and_valid_unchanged(toyvis_small, tmp_path):
+    """Training runs are reused by the training data's version: adding (or dropping) the
+    tuning split must not change a byte of the other splits."""
+    from tests.conftest import SMALL
+    make_toyvis(tmp_path, **dict(SMALL, tune_videos=0), progress=False)
+    assert not (tmp_path / "tune").exists()
+    assert not (tmp_path / "annotations" / "instances_tune.json").exists()
+    for split in ("train", "valid"):
+        for ann in (f"annotations/instances_{split}.json",):
+            assert (tmp_path / ann).read_bytes() == (toyvis_small / ann).read_bytes()
+        assert tree_hash(tmp_path / split) == tree_hash(toyvis_small / split)
+    tune = load_ytvis(toyvis_small / "annotations" / "instances_tune.json")
+    assert tune["info"]["split"] == "tune" and len(tune["videos"]) == SMALL["tune_videos"]

@@ -49,7 +49,9 @@ CATEGORIES = [  # colour (RGB), texture: distinct on every axis a detector could
     dict(id=4, name="star", colour=(240, 200, 35), texture="checks"),
     dict(id=5, name="ring", colour=(205, 60, 205), texture="spokes"),
 ]
-SPLITS = ("train", "valid")
+# "tune": videos used neither for training nor for the reported numbers, on which test-time
+# settings (e.g. the fill rule) are chosen; appended last so the other splits keep their bytes
+SPLITS = ("train", "valid", "tune")
 HARD_KINDS = ("blur", "low_contrast", "occlusion")
 HARD_FRACTION = 0.12
 JPEG_QUALITY = 92
@@ -370,7 +372,7 @@ def _replace_dir(src, dst):
 
 
 def make_toyvis(out_dir, seed=0, train_videos=60, valid_videos=15, frames=(12, 24),
-                height=160, width=288, progress=True):
+                height=160, width=288, progress=True, tune_videos=15):
     """Write ToyVIS into ``out_dir`` (official layout); returns a summary dict.
 
     Everything is rendered into a hidden staging folder inside ``out_dir`` and moved into
@@ -380,32 +382,33 @@ def make_toyvis(out_dir, seed=0, train_videos=60, valid_videos=15, frames=(12, 2
     frame_range = _frame_range(frames)
     if min(height, width) < 32:
         raise ObjPropError(f"frames must be at least 32x32, got {height}x{width}")
-    if train_videos < 1 or valid_videos < 1:
+    if train_videos < 1 or valid_videos < 1 or tune_videos < 0:
         raise ObjPropError("ToyVIS needs at least one train and one valid video")
     from tqdm import tqdm
     t0 = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".toyvis-staging-", dir=out))
-    counts = dict(train=train_videos, valid=valid_videos)
+    counts = dict(train=train_videos, valid=valid_videos, tune=tune_videos)
+    splits = [s for s in SPLITS if counts[s]]  # no tune split when tune_videos=0
     try:
-        with tqdm(total=train_videos + valid_videos, unit="video", desc="ToyVIS",
+        with tqdm(total=sum(counts.values()), unit="video", desc="ToyVIS",
                   disable=not progress) as bar:
             gts = {s: _write_split(staging / s / "JPEGImages", s, seed, counts[s],
-                                   frame_range, height, width, bar) for s in SPLITS}
+                                   frame_range, height, width, bar) for s in splits}
         ann_dir = out / "annotations"
         for s in SPLITS:  # stale annotations must not vouch for new frame trees
             (ann_dir / f"instances_{s}.json").unlink(missing_ok=True)
-        for s in SPLITS:
+        for s in splits:
             _replace_dir(staging / s, out / s)
-        for s in SPLITS:
+        for s in splits:
             write_json_atomic(gts[s], ann_dir / f"instances_{s}.json")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dict(out=str(out), seed=seed, height=height, width=width,
                 frames=list(frame_range), seconds=round(time.time() - t0, 2),
                 categories=[c["name"] for c in CATEGORIES],
-                splits={s: summarize(gts[s]) for s in SPLITS})
+                splits={s: summarize(gts[s]) for s in splits})
 
 
 # --------------------------------------------------------------------------- command line
@@ -416,6 +419,8 @@ def add_toyvis_arguments(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-videos", type=int, default=60)
     p.add_argument("--valid-videos", type=int, default=15)
+    p.add_argument("--tune-videos", type=int, default=15,
+                   help="videos of the tuning split (settings are chosen there; 0: none)")
     p.add_argument("--frames", default="12-24", help="frames per video: N or LO-HI")
     p.add_argument("--height", type=int, default=160)
     p.add_argument("--width", type=int, default=288)
@@ -436,7 +441,8 @@ def format_summary(summary):
 def run_from_args(args):
     """What ``objprop make-toyvis`` runs once its flags are parsed."""
     summary = make_toyvis(args.out, seed=args.seed, train_videos=args.train_videos,
-                          valid_videos=args.valid_videos, frames=args.frames,
+                          valid_videos=args.valid_videos, tune_videos=args.tune_videos,
+                          frames=args.frames,
                           height=args.height, width=args.width, progress=not args.quiet)
     print(format_summary(summary))
     return summary
