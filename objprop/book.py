@@ -59,7 +59,8 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
         params["train"].update(max_iters=2, seeds=[0, 1])
         for name in ("oracle", "evaluation", "propagation"):
             params[name].update(max_videos=1)
-        params["propagation"].update(deltas=[1, 2])
+        params["propagation"].update(deltas=[1, 2], fill_grid={"min_track_score": [0.0],
+                                                               "replace_score_thr": [None, 0.5]})
         params["evaluation"].update(bootstrap_draws=5)
     return params
 

@@ -15,6 +15,8 @@ as a miss with IoU 0), and scores the propagated mask (thresholded at the config
 target frames. The detector's own best mask on the same instance-frame is recorded beside it:
 propagation can only help where it beats that.
 """
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -368,20 +370,57 @@ FILLING_VARIANTS = [  # (name, what it is)
 ]
 
 
-def filling_study(config, results_dir, data_root, split="valid", max_videos=None):
-    """The filling funnel of ObjProp with and without filling and with the propagation
-    oracle, per training seed, from the evaluation chapter's results files; returns
+def tune_fill_rule(config, results_dir, data_root, grid, split="tune", max_videos=None,
+                   seed=None):
+    """Choose the fill rule on the tuning split: every combination of ``grid`` (prop
+    option → values) is run with the first trained seed's ObjProp (``seed``: another) on
+    ``split`` and scored; the highest mAP wins (ties: the earlier combination, so list the
+    paper's values first). Returns ``dict(rows, chosen)``: one row per combination (its
+    options, mAP, hard-frame recall, missed frames, filled frames, seconds) and the chosen
+    options as ``--cfg-options`` keys."""
+    import itertools
+
+    from .report import find_checkpoint, score_method, trained_seeds
+    seed = trained_seeds(config, results_dir)[0] if seed is None else seed
+    checkpoint = find_checkpoint(config, results_dir, seed=seed)
+    keys = list(grid)
+    rows = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        options = {f"model.test_cfg.prop.{k}": v for k, v in zip(keys, values)}
+        name = "tune " + " ".join(f"{k}={v}" for k, v in zip(keys, values))
+        m = score_method(name, config, checkpoint, data_root, split,
+                         str(Path(results_dir) / "tune"), max_videos=max_videos,
+                         progress=False, cfg_options=options, seed=seed)
+        rows.append(dict(dict(zip(keys, values)), options=options, AP=100 * m["stats"]["AP"],
+                         recall_hard_frames=m["stability"].get("recall_hard_frames"),
+                         missed_frames=m["stability"].get("missed_frames"),
+                         filled=m["filled_frames"], seconds=m["inference_seconds"]))
+    best = max(range(len(rows)), key=lambda i: (rows[i]["AP"], -i))
+    return dict(split=split, seed=seed, rows=rows, chosen=rows[best]["options"])
+
+
+def filling_study(config, results_dir, data_root, split="valid", max_videos=None,
+                  tuned_options=None):
+    """The filling funnel of MaskTrack R-CNN, and of ObjProp with and without filling and
+    with the propagation oracle, per training seed, from the evaluation chapter's results files; returns
     ``dict(runs=[...])``, one scored run per (variant, seed) in the form
     :mod:`objprop.report` aggregates (``method``, ``seed``, ``stats``, ``stability``) plus
-    its ``funnel``."""
+    its ``funnel``. ``tuned_options`` (the fill rule chosen on the tuning split) adds the
+    variant *ObjProp (tuned fill rule)*: the same weights with those options, scored here."""
     from .config import load_config
     from .evaluation import stability_metrics, ytvis_evaluate
     from .evaluation.funnel import filling_funnel
     from .inference import build_model, build_test_dataset
-    from .report import by_method, find_checkpoint, load_measured, subset_gt
     from .data.ytvis import load_results
+    from .report import by_method, find_checkpoint, load_measured, score_method, subset_gt
     measured = by_method(load_measured(results_dir)["methods"])
     runs = []
+    for base in measured.get("MaskTrack R-CNN", []):  # the baseline's funnel: no filling
+        gt = subset_gt(base["ann_file"], base["video_ids"])
+        runs.append(dict({k: base[k] for k in ("stats", "stability", "inference_seconds",
+                                               "frames") if k in base},
+                         method=base["method"], seed=base["seed"],
+                         funnel=filling_funnel(gt, load_results(base["results"], gt), 0)))
     for nofill, fill in zip(measured["ObjProp (no filling)"], measured["ObjProp"]):
         seed = fill["seed"]
         cfg = load_config(config, data_root=data_root, test_split=split)
@@ -394,15 +433,27 @@ def filling_study(config, results_dir, data_root, split="valid", max_videos=None
         variants = zip(FILLING_VARIANTS, (base, load_results(fill["results"], gt), oracle),
                        (nofill, fill, None))
         for (name, _), res, scored in variants:
-            runs.append(dict(
-                method=name, seed=seed,
-                stats=scored["stats"] if scored else ytvis_evaluate(gt, res, per_category=False),
-                stability=scored["stability"] if scored else stability_metrics(gt, res),
-                funnel=filling_funnel(gt, res, max_fill=None if name.endswith("oracle")
-                                      else model.prop_cfg["max_fill"] if name == "ObjProp"
-                                      else 0)))
+            keep = {k: scored[k] for k in ("stats", "stability", "stability_at_score",
+                                           "inference_seconds", "frames") if k in scored} \
+                if scored else dict(stats=ytvis_evaluate(gt, res, per_category=False),
+                                    stability=stability_metrics(gt, res))
+            runs.append(dict(keep, method=name, seed=seed,
+                             funnel=filling_funnel(gt, res, max_fill=None if name.endswith(
+                                 "oracle") else model.prop_cfg["max_fill"] if name == "ObjProp"
+                                 else 0)))
         runs[-1]["oracle_fills"] = n
+        if tuned_options:
+            tuned = score_method(TUNED, config, find_checkpoint(config, results_dir, seed=seed),
+                                 data_root, split, results_dir, max_videos=max_videos,
+                                 progress=False, cfg_options=tuned_options, seed=seed)
+            max_fill = tuned_options.get("model.test_cfg.prop.max_fill",
+                                         model.prop_cfg["max_fill"])
+            runs.append(dict(tuned, funnel=filling_funnel(gt, load_results(tuned["results"], gt),
+                                                          max_fill=max_fill)))
     return dict(runs=runs)
+
+
+TUNED = "ObjProp (tuned fill rule)"
 
 
 def funnel_table(runs, hard=False):
@@ -426,7 +477,7 @@ def funnel_table(runs, hard=False):
 
 
 FILL_COLUMNS = [("mAP", "AP"), ("recall, hard frames", "recall_hard_frames"),
-                ("missed frames", "missed_frames"), ("fills", "fills"),
+                ("missed frames", "missed_frames"), ("ms per frame", "ms"), ("fills", "fills"),
                 ("correct fills", "correct"), ("counted fills", "counted"),
                 ("fills on hard frames", "fills_hard"), ("median score of filled tracks",
                                                          "fill_score")]
@@ -442,6 +493,9 @@ def _fill_value(run, key):
         return None if v is None else float(v)
     if key == "fill_score":
         return float(np.median(scores)) if scores else 0.0
+    if key == "ms":  # inference time; the oracle is not an inference rule: None
+        return (1000 * run["inference_seconds"] / max(run["frames"], 1)
+                if run.get("inference_seconds") else None)
     return float(f["on_hard_frames" if key == "fills_hard" else
                    "total" if key == "fills" else key])
 
@@ -461,6 +515,7 @@ def filling_sentence(runs):
     base = "ObjProp (no filling)"
     parts = []
     for name, what in (("ObjProp", "The paper's filling adds"),
+                       (TUNED, "The fill rule chosen on the tuning split adds"),
                        ("ObjProp + propagation oracle", "Filling every missed instance-frame "
                                                         "from its ground-truth box would add")):
         d = paired_difference(runs, name, base, key="AP", value=_fill_value)
@@ -468,5 +523,22 @@ def filling_sentence(runs):
         if d:
             parts.append(f"{what} {format_difference(d)}" + (
                 "" if r is None else f" and {100 * r['mean']:+.1f} points of hard-frame recall"))
+    parts = [parts[0]] + [p[0].lower() + p[1:] for p in parts[1:]] if parts else []
     return ("; ".join(parts) + " (against the same weights without filling).") if parts \
         else "No filling runs."
+
+
+def tuning_table(tuning):
+    """The tuning split's grid: each combination's options, mAP, hard-frame recall, missed
+    frames, filled frames and seconds; the chosen one marked."""
+    from .report import markdown_table
+    keys = [k for k in tuning["rows"][0] if k not in
+            ("options", "AP", "recall_hard_frames", "missed_frames", "filled", "seconds")]
+    rows = [dict(r, **{k: str(r[k]) for k in keys}, filled=str(r["filled"]),
+                 chosen="**chosen**" if r["options"] == tuning["chosen"] else "")
+            for r in tuning["rows"]]
+    cols = [(k, k) for k in keys[1:]] + [("mAP", "AP"), ("recall, hard", "recall_hard_frames"),
+                                         ("missed frames", "missed_frames"),
+                                         ("filled frames", "filled"), ("s", "seconds")]
+    return markdown_table(rows, cols, first=(keys[0], keys[0]), extra=(("", "chosen"),),
+                          digits=2)

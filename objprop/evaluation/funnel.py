@@ -39,7 +39,7 @@ STAGES = [  # (key, what it means), in the order of the funnel
     ("no_track", "missed: no track on it in the frame before"),
     ("poor_detection", "missed: its track detected, with a wrong mask"),
     ("wrong_fill", "missed: its track filled, with a wrong mask"),
-    ("max_fill", "missed: its track ended after max_fill fills"),
+    ("max_fill", "missed: its track absent, filling off or max_fill reached"),
     ("dropped", "missed: propagated, dropped by min_area / suppress_iou"),
 ]
 
