@@ -48,7 +48,7 @@ data = dict(train=dict(ref_sampling='any'))
 optimizer_config = dict(_delete_=True, grad_clip=dict(max_norm=35, norm_type=2))
 # start from the trained MaskTrack R-CNN (their config 197: MaskTrackRCNN/epoch_12.pth):
 # this book's baseline, trained by `objprop train --config
-# configs/masktrack_rcnn_r50_fpn_12e_youtubevis2019.py`
-load_from = 'work_dirs/masktrack_rcnn_r50_fpn_12e_youtubevis2019/latest.pth'
+# configs/masktrack_rcnn_r50_fpn_12e_youtubevis2019.py` (its default folder, seed 0)
+load_from = 'work_dirs/masktrack_rcnn_r50_fpn_12e_youtubevis2019/seed0/latest.pth'
 # results: one-frame tracks are dropped (mmdet/core/evaluation/coco_utils.py 231-232)
 test_results = dict(min_frames=2)

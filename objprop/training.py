@@ -75,7 +75,8 @@ def add_train_arguments(p):
                    help="GPUs (one process each; >1 launches torchrun with NCCL)")
     p.add_argument("--procs", type=int, default=1,
                    help="CPU processes when --gpus 0 (>1 launches torchrun with gloo)")
-    p.add_argument("--work-dir", help="checkpoints and logs (default: work_dirs/<config>)")
+    p.add_argument("--work-dir", help="checkpoints and logs (default: "
+                   "work_dirs/<config>/seed<seed>: one folder per config and seed)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in the work folder, if any")
     p.add_argument("--max-iters", type=int,
@@ -567,7 +568,7 @@ def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
     rank, world = get_dist_info()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     cfg, explicit = prepare_config(config, data_root, cfg_options)
-    work_dir = Path(work_dir or cfg.get("work_dir") or Path("work_dirs") / Path(config).stem)
+    work_dir = Path(work_dir or cfg.get("work_dir") or run_dir("work_dirs", config, seed))
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg.work_dir = str(work_dir)
     timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())

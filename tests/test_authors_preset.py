@@ -47,7 +47,7 @@ def test_presets_load_and_differ_from_their_parents_only_where_the_authors_do():
         assert cfg.model.test_cfg.track == base.model.test_cfg.track
         assert cfg.data.test == base.data.test
     assert load_config(FULL).load_from == \
-        "work_dirs/masktrack_rcnn_r50_fpn_12e_youtubevis2019/latest.pth"
+        "work_dirs/masktrack_rcnn_r50_fpn_12e_youtubevis2019/seed0/latest.pth"
     assert load_config(FULL).model.test_cfg.prop.max_frames is None  # uncapped
     assert load_config(TOY).model.test_cfg.prop.max_frames == 4      # the toy's cost cap
     assert load_config(TOY).load_from is None                          # trains standalone

@@ -111,7 +111,8 @@ def test_html_report_renders_tables_and_figures(built_book, tmp_path):
         assert page.is_file(), f"no page for {name}"
     expect = {"oracle": ("<table", "<img"), "evaluation": ("<table", "<img"),
               "data": ("<img",), "qualitative": ("<img",), "stability": ("<table", "<img"),
-              "train": ("<img",)}
+              "train": ("<img",), "propagation": ("<table", "<img"),
+              "claims": ("<table", "reproduced")}
     for name, needles in expect.items():
         dom = _dom(pages[name])
         for needle in needles:
@@ -121,6 +122,7 @@ def test_html_report_renders_tables_and_figures(built_book, tmp_path):
             target = (pages[name].parent / src).resolve()
             assert target.is_file() and target.stat().st_size > 2000, src
     assert "36.0" in _dom(pages["evaluation"])  # the paper's row is quoted beside ours
+    assert "claims.html" in _dom(html / "book" / "_executed" / "intro.html")  # linked
     for name in STATIC_PAGES:  # reference pages: rendered from MyST, with their tables
         static = html / "book" / "_executed" / f"{name}.html"
         assert static.is_file() and "<table" in _dom(static), f"no page for {name}"
