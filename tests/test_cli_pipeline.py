@@ -36,8 +36,17 @@ def test_train_then_test_then_evaluate(toyvis_small, tmp_path):
     assert all(len(t["filled"]) == len(t["segmentations"]) for t in tracks)
     pngs = sorted(shows.rglob("*.png"))
     assert len(pngs) == sum(v["length"] for v in gt["videos"])  # one overlay per frame
+    # the same run as a server submission: a zip `objprop evaluate` reads back
+    submission = tmp_path / "submission.zip"
+    objprop("test", "--config", "configs/objprop_r18_fpn_toy.py", "--checkpoint", ckpt,
+            "--data", toyvis_small, "--split", "valid", "--out", submission)
+    assert submission.is_file() and (tmp_path / "submission.filled.json").is_file()
+    zipped = json.loads(objprop("evaluate", "--gt", gt_path, "--results", submission,
+                                "--out", tmp_path / "zip_metrics.json") and
+                        (tmp_path / "zip_metrics.json").read_text())
     metrics_path = tmp_path / "metrics.json"
     table = objprop("evaluate", "--gt", gt_path, "--results", results, "--out", metrics_path)
     metrics = json.loads(metrics_path.read_text())
     assert {"AP", "AP50", "AR10"} <= set(metrics) and 0.0 <= metrics["AP"] <= 1.0
     assert "AP" in table
+    assert zipped["AP"] == metrics["AP"]  # same model, same frames: the same results

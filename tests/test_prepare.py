@@ -144,3 +144,31 @@ def test_script_prints_summary_and_exits_2_on_bad_input(tmp_path, toyvis_small, 
     captured = capsys.readouterr()
     assert "train_sub" in captured.out and "minival" in captured.out
     assert "not a YouTube-VIS folder" in captured.err
+
+
+@pytest.mark.parametrize("layout", ["2019", "2021"])
+def test_the_official_valid_split_is_written_for_objprop_test(tmp_path, toyvis_small, layout):
+    """With the valid split's video list (no annotations, as published) and frames, prepare
+    writes annotations/instances_valid.json, and the `valid` split of that folder loads."""
+    from objprop.config import load_config
+    root = official(tmp_path, toyvis_small, layout)
+    shutil.copytree(toyvis_small / "valid", root / "valid")
+    valid = json.loads((toyvis_small / "annotations" / "instances_valid.json").read_text())
+    valid.pop("annotations")
+    (root / ("valid.json" if layout == "2019" else "valid/instances.json")).write_text(
+        json.dumps(valid))
+    summary = prepare_youtube_vis(root, minival_videos=1)
+    assert outputs(root) == ["instances_minival.json", "instances_train_sub.json",
+                             "instances_valid.json"]
+    written = load_ytvis(root / "annotations" / "instances_valid.json")
+    assert written["videos"] == valid["videos"] and written["annotations"] == []
+    assert summary["splits"]["valid"]["videos"] == len(valid["videos"])
+    cfg = load_config("configs/masktrack_rcnn_r18_fpn_toy.py", data_root=root,
+                      test_split="valid")
+    assert cfg.data.test.ann_file == str(root / "annotations" / "instances_valid.json")
+    # a valid frame missing: one error, and nothing written at all
+    shutil.rmtree(root / "annotations")
+    next((root / "valid" / "JPEGImages").rglob("*.jpg")).unlink()
+    with pytest.raises(ObjPropError, match="frame file missing"):
+        prepare_youtube_vis(root, minival_videos=1)
+    assert outputs(root) == []

@@ -14,7 +14,11 @@ Accepted layouts under ``ROOT``::
 
 Writes ``OUT/instances_train_sub.json`` and ``OUT/instances_minival.json`` (``OUT``
 defaults to ``ROOT/annotations``, where ``objprop.config`` looks for the ``train_sub`` and
-``minival`` splits; both use the frames in ``ROOT/train/JPEGImages``). Nothing is written
+``minival`` splits; both use the frames in ``ROOT/train/JPEGImages``), and, when the official
+valid split is there (``ROOT/valid.json`` or ``ROOT/valid/instances.json`` with
+``ROOT/valid/JPEGImages``), its video list as ``OUT/instances_valid.json``, so that
+``objprop test --split valid --out X.zip`` runs on it (its ground truth is not public:
+scores come from the evaluation server). Nothing is written
 unless every check passes, and each file is written under a temporary name then renamed.
 """
 import argparse
@@ -29,7 +33,9 @@ from .ytvis import load_ytvis, summarize
 
 ANNOTATION_CANDIDATES = ("train.json", "train/instances.json",
                          "annotations/instances_train.json")
-OUTPUT_FILES = {"train_sub": "instances_train_sub.json", "minival": "instances_minival.json"}
+VALID_CANDIDATES = ("valid.json", "valid/instances.json")
+OUTPUT_FILES = {"train_sub": "instances_train_sub.json", "minival": "instances_minival.json",
+                "valid": "instances_valid.json"}
 IMAGE_CHECKS = ("exists", "header", "decode")
 MINIVAL_FRACTION = 0.1
 
@@ -112,13 +118,29 @@ def prepare_youtube_vis(root, out_dir=None, minival_videos=None, seed=0,
     splits = {"train_sub": train_ids, "minival": minival_ids}
     summary = dict(root=str(root), annotation_file=str(ann_file), out_dir=str(out_dir),
                    seed=seed, files={}, splits={})
-    for split, vids in splits.items():
-        part = subset(gt, vids, dict(source=source, split=split, seed=seed,
-                                     minival_videos=minival_videos))
+    parts = {split: subset(gt, vids, dict(source=source, split=split, seed=seed,
+                                          minival_videos=minival_videos))
+             for split, vids in splits.items()}
+    valid_file = find_valid_annotations(root)
+    if valid_file is not None:  # the official valid split: its video list, for `objprop test`
+        valid = load_ytvis(valid_file)
+        check_frames(valid, root / "valid" / "JPEGImages", check_images)
+        parts["valid"] = dict(valid, info=dict(valid.get("info") or {}, split="valid",
+                                               source=valid_file.relative_to(root).as_posix()))
+    for split, part in parts.items():  # every check passed: now write
         path = write_json_atomic(part, out_dir / OUTPUT_FILES[split])
         summary["files"][split] = str(path)
         summary["splits"][split] = summarize(part)
     return summary
+
+
+def find_valid_annotations(root):
+    """The official valid split's file (2019 ``valid.json``, 2021 ``valid/instances.json``:
+    videos and categories, no public annotations), or None."""
+    for name in VALID_CANDIDATES:
+        if (Path(root) / name).is_file():
+            return Path(root) / name
+    return None
 
 
 def format_summary(summary):

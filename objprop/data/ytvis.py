@@ -416,9 +416,61 @@ def validate_results(results, gt=None, path="<results>"):
     return results
 
 
+# What the YouTube-VIS evaluation server reads: a zip holding one ``results.json`` whose
+# entries have exactly these keys (``filled`` and ``track_id`` stay in a side file)
+SUBMISSION_MEMBER = "results.json"
+SUBMISSION_KEYS = ("video_id", "category_id", "score", "segmentations")
+
+
 def load_results(path, gt=None):
-    """Load and validate a YouTube-VIS results file (against ``gt`` when given)."""
+    """Load and validate a YouTube-VIS results file (against ``gt`` when given): a
+    ``.json``, or a server submission ``.zip`` holding ``results.json``."""
+    if str(path).endswith(".zip"):
+        return validate_results(_load_submission(path), gt, path)
     return validate_results(load_json(path, "results file"), gt, path)
+
+
+def _load_submission(path):
+    import zipfile
+    path = Path(path)
+    if not path.is_file():
+        raise ObjPropError("results zip not found", path=path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            if SUBMISSION_MEMBER not in z.namelist():
+                raise ObjPropError(f"a results zip must hold {SUBMISSION_MEMBER} (it holds "
+                                   f"{', '.join(z.namelist()) or 'nothing'})", path=path)
+            data = z.read(SUBMISSION_MEMBER)
+    except zipfile.BadZipFile as exc:
+        raise ObjPropError(f"not a zip file: {exc}", path=path)
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ObjPropError(f"{SUBMISSION_MEMBER} in the zip is not valid JSON: {exc}",
+                           path=path)
+
+
+def write_submission(results, gt, path):
+    """Write ``results`` as the evaluation server wants them: ``path`` (a ``.zip``) holding
+    one ``results.json`` with only :data:`SUBMISSION_KEYS` per result, after checking them
+    against the split's ``gt`` (every result names one of its videos, one segmentation per
+    frame; videos without results are allowed). The ``filled`` marks and track ids go to
+    ``<path>.filled.json`` beside it. Both written atomically; returns the two paths."""
+    import zipfile
+
+    from ..io import atomic_path, write_json_atomic
+    validate_results(results, gt, path)
+    path = Path(path)
+    if path.suffix != ".zip":
+        raise ObjPropError("a server submission is a .zip", path=path)
+    official = [{k: r[k] for k in SUBMISSION_KEYS} for r in results]
+    side = path.with_name(path.stem + ".filled.json")
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr(SUBMISSION_MEMBER, json.dumps(official))
+    write_json_atomic([dict(video_id=r["video_id"], track_id=r.get("track_id"),
+                            filled=r.get("filled")) for r in results], side)
+    return path, side
 
 
 def category_names(gt):
