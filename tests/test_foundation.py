@@ -74,3 +74,22 @@ def test_doctor_reports_compiled_ops_and_refuses_gpu_runs_without_cuda_ops():
         assert bad.returncode == 2
         assert "Traceback" not in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_environment_yml_names_the_design_packages_at_the_constraints_pins():
+    """environment.yml (conda) and constraints.txt (make setup) describe one environment:
+    every design-card package is named in both, at the same version."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (root / "constraints.txt").read_text(),
+                           re.M))
+    env = dict(re.findall(r"^\s*- ([A-Za-z0-9_.-]+)==(\S+)", (root / "environment.yml")
+                          .read_text(), re.M))
+    design = ["torch", "torchvision", "mmdet", "jupyterlab", "jupytext", "matplotlib",
+              "pycocotools", "papermill", "nbval"]
+    for name in design:
+        assert env.get(name) == pins.get(name) is not None, name
+    for name, version in env.items():  # nothing pinned differently
+        assert pins.get(name) == version, name
+    assert "mmcv-full" in (root / "environment.yml").read_text() and "mmcv-full" in pins
