@@ -122,6 +122,12 @@ def run_book(smoke=False, chapters=None, out_dir=None, **kwargs):
         timings[name] = round(time.time() - t0, 1)
     bar.close()
     print("[book] chapter times (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
+    if chapters is None:  # a whole run: the README's timing line reads this
+        from .io import write_json_atomic
+        results_dir = params["train"]["results_dir"]
+        write_json_atomic(dict(chapters=timings, total_s=round(sum(timings.values()), 1),
+                               seeds=params["train"]["seeds"]),
+                          Path(repo_root()) / results_dir / "book_timings.json", indent=2)
     return timings
 
 

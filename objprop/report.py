@@ -511,6 +511,14 @@ def readme_results_block(results_dir="results"):
                   markdown_table(fidelity_rows(ev["fidelity"]), TABLE2_COLUMNS,
                                  extra=(("filled frames", "filled"),)), "",
                   fidelity_sentence(ev["fidelity"]), ""]
+    timings = results_dir / "book_timings.json"
+    if timings.is_file():
+        t = json.loads(timings.read_text())
+        slow = sorted(t["chapters"].items(), key=lambda kv: -kv[1])[:3]
+        lines += [f"That `make book` ran its chapters in {t['total_s'] / 60:.0f} min "
+                  f"(training seeds {', '.join(map(str, t['seeds']))}; longest: "
+                  + ", ".join(f"{k} {v / 60:.1f} min" for k, v in slow)
+                  + "), on this machine; set-up not included.", ""]
     oracle = results_dir / "oracle.json"
     if oracle.is_file():
         lines += ["Table 1 (oracle study, percent):", "",

@@ -27,6 +27,8 @@ def write_results(d, base_ap=(0.4, 0.42, 0.38), authors_ap=0.3, objprop_ap=(0.45
                     ("ObjProp (authors' code, filling as intended)", 0.32, "fills", 7))]
     (d / "evaluation.json").write_text(json.dumps(dict(
         split="valid", data_root="data/toyvis", methods=methods, fidelity=fidelity)))
+    (d / "book_timings.json").write_text(json.dumps(dict(
+        chapters=dict(train=1800.0, evaluation=600.0, data=6.0), total_s=2406.0, seeds=[0, 1, 2])))
     (d / "train.json").write_text(json.dumps(dict(runs=[
         dict(method="MaskTrack R-CNN", iters=600, batch=2, seed=s, s_per_iter=0.5 + s / 10)
         for s in range(len(base_ap))])))
@@ -46,6 +48,8 @@ def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
     assert "| MaskTrack R-CNN | 40.0 ± 2.0 |" in text and "| ObjProp | 45.0 ± 1.0 |" in text
     assert "3 seeds |" in text and "training seeds 0, 1, 2" in text
     assert "600 iterations, batch 2, seeds 0, 1, 2, 0.60 s/iteration" in text
+    assert "ran its chapters in 40 min (training seeds 0, 1, 2; longest: train 30.0 min, " \
+        "evaluation 10.0 min, data 0.1 min)" in text
     # paired per seed: +5, +4, +6
     assert "+5.0 ± 1.0 mAP (per seed +5.0, +4.0, +6.0)" in text
     # the authors' release against the baseline at the same settings: 30.0 - 35.0, one seed
