@@ -515,10 +515,13 @@ def readme_results_block(results_dir="results"):
     if timings.is_file():
         t = json.loads(timings.read_text())
         slow = sorted(t["chapters"].items(), key=lambda kv: -kv[1])[:3]
+        trained = sum(r.get("seconds") or 0 for r in train)
         lines += [f"That `make book` ran its chapters in {t['total_s'] / 60:.0f} min "
                   f"(training seeds {', '.join(map(str, t['seeds']))}; longest: "
                   + ", ".join(f"{k} {v / 60:.1f} min" for k, v in slow)
-                  + "), on this machine; set-up not included.", ""]
+                  + f"), on this machine; set-up not included. Its {len(train)} training "
+                  f"runs took {trained / 60:.0f} min when they trained (a finished run is "
+                  f"reused, not trained again, and keeps its own time).", ""]
     oracle = results_dir / "oracle.json"
     if oracle.is_file():
         lines += ["Table 1 (oracle study, percent):", "",

@@ -50,6 +50,7 @@ def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
     assert "600 iterations, batch 2, seeds 0, 1, 2, 0.60 s/iteration" in text
     assert "ran its chapters in 40 min (training seeds 0, 1, 2; longest: train 30.0 min, " \
         "evaluation 10.0 min, data 0.1 min)" in text
+    assert "Its 3 training runs took 0 min when they trained" in text
     # paired per seed: +5, +4, +6
     assert "+5.0 ± 1.0 mAP (per seed +5.0, +4.0, +6.0)" in text
     # the authors' release against the baseline at the same settings: 30.0 - 35.0, one seed
