@@ -542,3 +542,11 @@ def tuning_table(tuning):
                                          ("filled frames", "filled"), ("s", "seconds")]
     return markdown_table(rows, cols, first=(keys[0], keys[0]), extra=(("", "chosen"),),
                           digits=2)
+
+
+def feature_cell(box, meta, stride):
+    """(row, column) of the feature-grid cell holding the centre of ``box`` (original
+    pixels, x1 y1 x2 y2) in a frame with ``meta``."""
+    scale = np.asarray(meta["scale_factor"], dtype=float)[:2]
+    cx, cy = (np.asarray(box[:2], float) + np.asarray(box[2:4], float)) / 2 * scale / stride
+    return int(cy), int(cx)

@@ -302,11 +302,13 @@ def summary_rows(measured, keys, value):
 def paired_difference(measured, a, b, key="AP", value=percent):
     """Method ``a`` minus method ``b`` on ``key``, per training seed both ran with: the
     per-seed differences, their mean and sample std, and each method's own mean ± std over
-    those seeds. None when they share no seed."""
+    those seeds. None when they share no seed with the number defined."""
     runs = by_method(measured)
     ra = {r.get("seed"): value(r, key) for r in runs.get(a, [])}
     rb = {r.get("seed"): value(r, key) for r in runs.get(b, [])}
-    seeds = [s for s in ra if s in rb]
+    # a seed counts where both sides have the number (a metric can be undefined, e.g.
+    # hard-frame recall on data without hard frames)
+    seeds = [s for s in ra if s in rb and ra[s] is not None and rb[s] is not None]
     if not seeds:
         return None
     diffs = [ra[s] - rb[s] for s in seeds]

@@ -80,6 +80,13 @@ def test_gain_is_judged_against_the_spread_of_both_methods():
     # seeds are paired by value, not position: a method missing a seed drops that pair
     partial = runs((0.40, 0.41, 0.39), (0.46,))
     assert report.paired_difference(partial, "ObjProp", "MaskTrack R-CNN")["seeds"] == [0]
+    # an undefined number (None) leaves its seed out, and no seed at all gives None
+    undefined = lambda run, key: None if run["seed"] == 1 else 1.0  # noqa: E731
+    three = runs((0.40, 0.41, 0.39), (0.46, 0.47, 0.45))
+    assert report.paired_difference(three, "ObjProp", "MaskTrack R-CNN",
+                                    value=undefined)["seeds"] == [0, 2]
+    assert report.paired_difference(three, "ObjProp", "MaskTrack R-CNN",
+                                    value=lambda run, key: None) is None
 
 
 def test_summary_rows_keep_every_seed():
