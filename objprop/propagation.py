@@ -550,3 +550,31 @@ def feature_cell(box, meta, stride):
     scale = np.asarray(meta["scale_factor"], dtype=float)[:2]
     cx, cy = (np.asarray(box[:2], float) + np.asarray(box[2:4], float)) / 2 * scale / stride
     return int(cy), int(cx)
+
+
+def funnel_sentence(runs, method="ObjProp", oracle="ObjProp + propagation oracle"):
+    """Where the hard frames' instances are lost, in numbers: the largest missed stage of
+    ``method`` on hard frames, and what the propagation oracle's fills were worth there."""
+    from .evaluation.funnel import funnel_rows
+    from .report import by_method
+    variants = by_method(runs)
+    if method not in variants:
+        return "No filling run to follow."
+    rows = funnel_rows([r["funnel"] for r in variants[method]], hard=True)
+    total = sum(r["count"] for r in rows)
+    missed = [r for r in rows if r["key"] not in ("detected", "filled")]
+    worst = max(missed, key=lambda r: r["count"])
+    found = sum(r["count"] for r in rows if r["key"] in ("detected", "filled"))
+    text = (f"On hard frames {method} finds {found:.0f} of {total:.0f} instance-frames "
+            f"(mean over seeds); the largest loss is *{worst['stage']}*: {worst['count']:.0f} "
+            f"({worst['share']:.0f} %).")
+    if oracle in variants:
+        o = {r["key"]: r["count"] for r in funnel_rows([r["funnel"] for r in variants[oracle]],
+                                                       hard=True)}
+        tried = o["filled"] + o["wrong_fill"]
+        text += (f" Filled from the ground-truth box by the same branch, {o['filled']:.0f} of "
+                 f"{tried:.0f} of them would be right (IoU ≥ 0.5): the loss is the branch's "
+                 f"own masks there, not the fill rule." if tried and o["filled"] < tried / 2
+                 else f" Filled from the ground-truth box by the same branch, {o['filled']:.0f} "
+                 f"of {tried:.0f} of them would be right (IoU ≥ 0.5).")
+    return text

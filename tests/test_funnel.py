@@ -97,3 +97,18 @@ def test_the_oracle_fills_every_miss_a_track_reached(toyvis_small):
     # overlaps the instance in the frame before); every other hole is filled, right or wrong
     assert after["stages"]["filled"] + after["stages"]["wrong_fill"] >= holes - chained
     assert results[0]["filled"] == [False] * len(results[0]["filled"])  # input untouched
+
+
+def test_the_funnel_sentence_names_the_largest_loss_and_the_oracle_s_worth():
+    from objprop import propagation
+    gt, results = case()
+    f = filling_funnel(gt, results, max_fill=1)
+    oracle = copy.deepcopy(f)
+    oracle["hard_stages"].update(filled=1, wrong_fill=3)
+    runs = [dict(method="ObjProp", seed=s, funnel=f) for s in (0, 1)] + \
+           [dict(method="ObjProp + propagation oracle", seed=s, funnel=oracle) for s in (0, 1)]
+    text = propagation.funnel_sentence(runs)
+    # hard frame 3: instance 1 detected; 2 filled wrong; 3 absent after max_fill (1 each)
+    assert text.startswith("On hard frames ObjProp finds 1 of 3 instance-frames")
+    assert "1 of 4 of them would be right" in text and "the branch's own masks" in text
+    assert propagation.funnel_sentence(runs[2:]) == "No filling run to follow."
