@@ -118,15 +118,13 @@ def mask_iou(a, b):
 
 
 def _box_iou(box, boxes):
+    """IoU of one box with each of ``boxes`` (x1 y1 x2 y2): mmdet's ``bbox_overlaps``, as
+    the oracle study uses."""
+    from mmdet.core import bbox_overlaps
     if not len(boxes):
         return np.zeros(0)
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
+    return bbox_overlaps(torch.as_tensor(np.asarray(box, np.float32)[None]),
+                         torch.as_tensor(np.asarray(boxes, np.float32)))[0].numpy()
 
 
 def propagation_ious(model, dataset, gt, deltas=range(1, 9), box_sources=BOX_SOURCES,

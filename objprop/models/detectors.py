@@ -322,12 +322,12 @@ class ObjProp(MaskTrackRCNN):
         if not tr.frames:
             return out
         hist, affinities = dict(tr.frames), {}
-        if cfg.get("replace_score_thr") is not None:
+        if cfg["replace_score_thr"] is not None:
             out = self.replace_weak(feat, meta, frame, out, hist, affinities)
         cands = [t for t in tr.tracks.values()
                  if t.track_id not in detected_ids and t.last_seen == frame - 1
                  and (cfg["max_fill"] is None or t.filled_run < cfg["max_fill"]) and t.boxes
-                 and t.mean_score >= cfg.get("min_track_score", 0.0)]
+                 and t.mean_score >= cfg["min_track_score"]]
         new = []
         for t in cands:
             mask = self.propagate_track(t, feat, meta, hist, affinities)
