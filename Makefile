@@ -13,8 +13,9 @@ STAMP = $(wildcard $(VENV)/.objprop-setup-*)
 setup:
 	@bash scripts/setup.sh
 
+# reuses the folder when it holds the same request (toyvis-request.json), rewrites it otherwise
 toyvis: setup
-	@[ -f $(DATA)/annotations/instances_tune.json ] || $(VENV)/bin/objprop make-toyvis --out $(DATA) --seed $(SEED)
+	@$(VENV)/bin/objprop make-toyvis --out $(DATA) --seed $(SEED)
 
 # The whole book on the embedded ToyVIS data: every chapter executed through papermill
 # (results/*.json, book/_executed/*.ipynb), then the HTML report in _build/html.

@@ -108,13 +108,17 @@ def test_readme_without_markers_is_refused_and_left_alone(tmp_path):
 
 def test_fidelity_runs_isolate_tracker_thresholds_and_filling():
     runs = report.fidelity_runs("base.py", "objprop.py", "authors.py")
-    by = {name: (cfg, fill, opts) for name, cfg, fill, opts, _ in runs}
+    by = {r.method: (r.config, r.fill, r.options) for r in runs}
     assert by["MaskTrack R-CNN, greedy tracker"] == (
         "base.py", True, {"model.test_cfg.track.rule": "greedy"})
     assert by["MaskTrack R-CNN, authors' test settings"][2]["model.test_cfg.rcnn.score_thr"] \
         == 0.001
     assert by["ObjProp (authors' code, as released)"] == ("authors.py", False, {})
     assert by["ObjProp (authors' code, filling as intended)"][:2] == ("authors.py", True)
+    # the baseline's test-time variants run on the first seeds only; trained methods on all
+    seeds = {r.method: r.seeds for r in runs}
+    assert seeds["MaskTrack R-CNN, greedy tracker"] == report.TEST_VARIANT_SEEDS
+    assert seeds["MaskTrack R-CNN"] is None and seeds["ObjProp (paper text)"] is None
 
 
 def test_bootstrap_of_the_split_holds_the_models_fixed():
@@ -136,4 +140,32 @@ def test_bootstrap_of_the_split_holds_the_models_fixed():
     assert report.bootstrap_ap(gt, {"half": half}, [8], draws=5, seed=3) == \
         report.bootstrap_ap(gt, {"half": half}, [8], draws=5, seed=3)
     text = report.split_size_sentence(rows, ("perfect", "half"), target=1.0)
-    assert text.endswith("(the split measured here has 8).") and "32 videos: ±" in text
+    assert "32 videos: ±" in text and "The rule" not in text  # no seeds' spread: no rule
+    spread = rows[0]["difference_std"]
+    wide = report.split_size_sentence(rows, ("perfect", "half"), dict(std=2.1 * spread))
+    narrow = report.split_size_sentence(rows, ("perfect", "half"), dict(std=1.9 * spread))
+    assert "holds at its 8 videos" in wide and "does not hold at its 8 videos" in narrow
+
+
+def test_score_runs_scores_every_seed_or_the_first_ones_and_reuses_a_run(tmp_path, monkeypatch):
+    """A run with ``seeds=1`` is scored on the first trained seed only; the same (config, seed,
+    fill, options) under another name is scored once."""
+    (tmp_path / "train.json").write_text(json.dumps(dict(runs=[
+        dict(config=f"configs/{c}.py", seed=s, checkpoint=f"{c}_{s}.pth")
+        for s in (0, 1, 2) for c in ("base", "prop")])))
+    calls = []
+
+    def fake_score(name, config, checkpoint, *args, seed=None, **kwargs):
+        calls.append((name, checkpoint))
+        return dict(method=name, seed=seed, checkpoint=checkpoint)
+
+    monkeypatch.setattr(report, "score_method", fake_score)
+    cache = {}
+    runs = [report.Run("A", "configs/base.py", True, {}, "all seeds"),
+            report.Run("A, variant", "configs/base.py", True, {"x": 1}, "first seed", 1)]
+    out = report.score_runs(runs, "data", out_dir=tmp_path, cache=cache)
+    assert [(r["method"], r["seed"]) for r in out] == [("A", 0), ("A", 1), ("A", 2),
+                                                      ("A, variant", 0)]
+    again = report.score_runs([("B", "configs/base.py", True, {}, "same as A")], "data",
+                              out_dir=tmp_path, cache=cache)
+    assert [r["method"] for r in again] == ["B"] * 3 and len(calls) == 4

@@ -47,8 +47,9 @@ def test_official_layout_and_sizes(toyvis_small):
                 assert path.suffix == ".jpg" and len(path.stem) == 5
                 with Image.open(path) as im:
                     assert im.format == "JPEG" and im.size == (SMALL["width"], SMALL["height"])
-    assert sorted(p.name for p in toyvis_small.iterdir()) == ["annotations", "train", "tune",
-                                                              "valid"]
+    assert sorted(p.name for p in toyvis_small.iterdir()) == ["annotations",
+                                                              "toyvis-request.json", "train",
+                                                              "tune", "valid"]
 
 
 @pytest.mark.parametrize("split", ["train", "valid", "tune"])
@@ -200,7 +201,8 @@ def test_interrupted_run_leaves_nothing_half_written(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         make_toyvis(out, progress=False, **dict(SMALL, seed=3))
     assert tree_hash(out) == before  # the old data set, untouched
-    assert sorted(p.name for p in out.iterdir()) == ["annotations", "train", "tune", "valid"]
+    assert sorted(p.name for p in out.iterdir()) == ["annotations", "toyvis-request.json",
+                                                     "train", "tune", "valid"]
     fresh = tmp_path / "fresh"
     with pytest.raises(KeyboardInterrupt):
         calls.clear()
@@ -246,3 +248,33 @@ def test_the_tuning_split_leaves_train_and_valid_unchanged(toyvis_small, tmp_pat
         assert tree_hash(tmp_path / split) == tree_hash(toyvis_small / split)
     tune = load_ytvis(toyvis_small / "annotations" / "instances_tune.json")
     assert tune["info"]["split"] == "tune" and len(tune["videos"]) == SMALL["tune_videos"]
+
+
+def test_ensure_reuses_the_same_request_and_grows_a_split_keeping_its_videos(toyvis_small,
+                                                                             tmp_path, capsys):
+    """The same request is reused without touching a file; a larger valid split rewrites the
+    folder with the earlier valid videos and the whole training split byte for byte."""
+    import shutil
+    out = tmp_path / "toy"
+    shutil.copytree(toyvis_small, out)
+    before = tree_hash(out)
+    assert toyvis.ensure_toyvis(out, progress=False, **SMALL) == (None, False)
+    assert tree_hash(out) == before
+    assert toyvis_main(["--out", str(out), "--quiet", *sum(
+        ([f"--{k.replace('_', '-')}", str(v)] for k, v in SMALL.items()), [])]) == 0
+    assert "up to date" in capsys.readouterr().out and tree_hash(out) == before
+    summary, written = toyvis.ensure_toyvis(
+        out, progress=False, **dict(SMALL, valid_videos=SMALL["valid_videos"] + 2))
+    assert written and summary["splits"]["valid"]["videos"] == SMALL["valid_videos"] + 2
+    assert tree_hash(out / "train") == tree_hash(toyvis_small / "train")
+    for ann in ("annotations/instances_train.json", "annotations/instances_tune.json"):
+        assert (out / ann).read_bytes() == (toyvis_small / ann).read_bytes()
+    old = load_ytvis(toyvis_small / "annotations" / "instances_valid.json")
+    new = load_ytvis(out / "annotations" / "instances_valid.json")
+    assert new["videos"][:len(old["videos"])] == old["videos"]
+    assert new["annotations"][:len(old["annotations"])] == old["annotations"]
+    for name in old["videos"][0]["file_names"]:
+        assert (out / "valid" / "JPEGImages" / name).read_bytes() == \
+            (toyvis_small / "valid" / "JPEGImages" / name).read_bytes()
+    request = json.loads((out / toyvis.REQUEST_FILE).read_text())
+    assert request["videos"]["valid"] == SMALL["valid_videos"] + 2

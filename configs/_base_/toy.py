@@ -70,10 +70,14 @@ data = dict(
 # reached 39.0 mAP (6 valid videos) after 300 iterations (measured 2026-11-25, seed 0).
 optimizer = dict(_delete_=True, type='AdamW', lr=0.0003, weight_decay=0.05)
 optimizer_config = dict(_delete_=True, grad_clip=dict(max_norm=35, norm_type=2))
+# 400 iterations (steps at 3/4 and 11/12, as the former 600-iteration schedule): the length
+# that lets `make book` (two methods x 3 seeds, the authors' preset x 1) fit 45 minutes on
+# 2 cores at the 0.57-0.65 s/iteration measured here (2026-11-25); the 600-iteration
+# schedule took 43 minutes of training alone.
 lr_config = dict(policy='step', by_epoch=False, warmup='linear', warmup_iters=50,
                  warmup_ratio=0.1,
-                 step=[450, 550])
-runner = dict(_delete_=True, type='IterBasedRunner', max_iters=600)
+                 step=[300, 367])
+runner = dict(_delete_=True, type='IterBasedRunner', max_iters=400)
 checkpoint_config = dict(interval=200, by_epoch=False)
 log_config = dict(interval=10)
 base_batch_size = 2

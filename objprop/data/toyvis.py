@@ -26,6 +26,7 @@ Deterministic: each video draws from its own generator seeded by (seed, split, i
 the same seed writes the same bytes, and adding videos does not change existing ones.
 """
 import argparse
+import json
 import math
 import os
 import shutil
@@ -55,6 +56,14 @@ SPLITS = ("train", "valid", "tune")
 HARD_KINDS = ("blur", "low_contrast", "occlusion")
 HARD_FRACTION = 0.12
 JPEG_QUALITY = 92
+# Videos per split. valid: 30, the smallest size at which drawing the split alone moves the
+# paired mAP difference ObjProp − MaskTrack R-CNN by at most half of what the training seed
+# moves it (measured 2026-11-25 with report.bootstrap_ap on the 15-video split, seed 0,
+# 100 draws: ± 1.8 at 15 videos, ± 1.3 at 30, ± 1.1 at 60, against ± 2.9 between seeds 0-2);
+# 60 would cost twice the inference of every chapter for 0.2 points. The evaluation chapter
+# re-measures the rule on every build (report.split_size_sentence).
+DEFAULT_VIDEOS = dict(train=60, valid=30, tune=15)
+REQUEST_FILE = "toyvis-request.json"  # what wrote the folder; ensure_toyvis compares it
 REFERENCE_SIZE = 160.0  # object sizes and speeds are given for min(height, width) = 160
 
 
@@ -371,8 +380,9 @@ def _replace_dir(src, dst):
         shutil.rmtree(old)
 
 
-def make_toyvis(out_dir, seed=0, train_videos=60, valid_videos=15, frames=(12, 24),
-                height=160, width=288, progress=True, tune_videos=15):
+def make_toyvis(out_dir, seed=0, train_videos=DEFAULT_VIDEOS["train"],
+                valid_videos=DEFAULT_VIDEOS["valid"], frames=(12, 24), height=160, width=288,
+                progress=True, tune_videos=DEFAULT_VIDEOS["tune"]):
     """Write ToyVIS into ``out_dir`` (official layout); returns a summary dict.
 
     Everything is rendered into a hidden staging folder inside ``out_dir`` and moved into
@@ -397,12 +407,15 @@ def make_toyvis(out_dir, seed=0, train_videos=60, valid_videos=15, frames=(12, 2
             gts = {s: _write_split(staging / s / "JPEGImages", s, seed, counts[s],
                                    frame_range, height, width, bar) for s in splits}
         ann_dir = out / "annotations"
+        (out / REQUEST_FILE).unlink(missing_ok=True)
         for s in SPLITS:  # stale annotations must not vouch for new frame trees
             (ann_dir / f"instances_{s}.json").unlink(missing_ok=True)
         for s in splits:
             _replace_dir(staging / s, out / s)
         for s in splits:
             write_json_atomic(gts[s], ann_dir / f"instances_{s}.json")
+        write_json_atomic(_request(seed, counts, frame_range, height, width),
+                          out / REQUEST_FILE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dict(out=str(out), seed=seed, height=height, width=width,
@@ -411,20 +424,51 @@ def make_toyvis(out_dir, seed=0, train_videos=60, valid_videos=15, frames=(12, 2
                 splits={s: summarize(gts[s]) for s in splits})
 
 
+def _request(seed, counts, frame_range, height, width):
+    return dict(version=GENERATOR_VERSION, seed=seed, videos=counts,
+                frames=list(frame_range), height=height, width=width)
+
+
+def ensure_toyvis(out_dir, seed=0, train_videos=DEFAULT_VIDEOS["train"],
+                  valid_videos=DEFAULT_VIDEOS["valid"], frames=(12, 24), height=160, width=288,
+                  progress=True, tune_videos=DEFAULT_VIDEOS["tune"]):
+    """ToyVIS in ``out_dir`` as requested: reused when the folder was written by the same
+    request (generator version, seed, videos per split, frames, size) and every split's
+    annotation file is there, else (re)written by :func:`make_toyvis`. Returns
+    ``(summary or None, written)``. Rewriting with the same seed keeps every existing
+    video's bytes, so a grown split leaves the training split, and the runs trained on it,
+    as they were."""
+    out = Path(out_dir)
+    counts = dict(train=train_videos, valid=valid_videos, tune=tune_videos)
+    want = _request(seed, counts, _frame_range(frames), height, width)
+    try:
+        have = json.loads((out / REQUEST_FILE).read_text())
+    except (OSError, ValueError):
+        have = None
+    if have == want and all((out / "annotations" / f"instances_{s}.json").is_file()
+                            for s in SPLITS if counts[s]):
+        return None, False
+    return make_toyvis(out, seed=seed, train_videos=train_videos, valid_videos=valid_videos,
+                       tune_videos=tune_videos, frames=frames, height=height, width=width,
+                       progress=progress), True
+
+
 # --------------------------------------------------------------------------- command line
 
 def add_toyvis_arguments(p):
     """Flags of ``objprop make-toyvis`` and ``data_scripts/make_toyvis.py``."""
     p.add_argument("--out", required=True, help="folder to write (official layout)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-videos", type=int, default=60)
-    p.add_argument("--valid-videos", type=int, default=15)
-    p.add_argument("--tune-videos", type=int, default=15,
+    p.add_argument("--train-videos", type=int, default=DEFAULT_VIDEOS["train"])
+    p.add_argument("--valid-videos", type=int, default=DEFAULT_VIDEOS["valid"])
+    p.add_argument("--tune-videos", type=int, default=DEFAULT_VIDEOS["tune"],
                    help="videos of the tuning split (settings are chosen there; 0: none)")
     p.add_argument("--frames", default="12-24", help="frames per video: N or LO-HI")
     p.add_argument("--height", type=int, default=160)
     p.add_argument("--width", type=int, default=288)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="rewrite even if the folder already holds this request")
     return p
 
 
@@ -439,11 +483,19 @@ def format_summary(summary):
 
 
 def run_from_args(args):
-    """What ``objprop make-toyvis`` runs once its flags are parsed."""
-    summary = make_toyvis(args.out, seed=args.seed, train_videos=args.train_videos,
-                          valid_videos=args.valid_videos, tune_videos=args.tune_videos,
-                          frames=args.frames,
-                          height=args.height, width=args.width, progress=not args.quiet)
+    """What ``objprop make-toyvis`` runs once its flags are parsed: writes the data unless
+    the folder already holds the same request (``--force`` rewrites it anyway)."""
+    request = dict(seed=args.seed, train_videos=args.train_videos,
+                   valid_videos=args.valid_videos, tune_videos=args.tune_videos,
+                   frames=args.frames, height=args.height, width=args.width,
+                   progress=not args.quiet)
+    if args.force:
+        summary = make_toyvis(args.out, **request)
+    else:
+        summary, written = ensure_toyvis(args.out, **request)
+        if not written:
+            print(f"ToyVIS in {args.out} is up to date (same request; --force rewrites it)")
+            return None
     print(format_summary(summary))
     return summary
 
