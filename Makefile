@@ -8,7 +8,7 @@ SEED ?= 0
 SEEDS ?= 0 1 2
 STAMP = $(wildcard $(VENV)/.objprop-setup-*)
 
-.PHONY: setup book test toyvis clean-book bench
+.PHONY: setup book test toyvis clean-book bench variants
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,12 @@ book: setup toyvis
 	@$(PY) -m objprop.book readme
 	@$(VENV)/bin/jupyter-book build . --path-output . -q
 	@echo "book: open _build/html/index.html"
+
+# The propagation branch's training variants (objprop.propagation.BRANCH_VARIANTS), one run
+# per variant and seed, measured on the tuning split: results/branch_variants.json, which the
+# propagation chapter shows. One training per variant and seed: not part of `make book`.
+variants: setup toyvis
+	@$(PY) -m objprop.book variants --data $(DATA) --seeds $(SEEDS)
 
 test: setup
 	@$(PY) -m pytest -q

@@ -26,6 +26,9 @@ def repo_root():
 
 
 DEFAULT_SEEDS = (0, 1, 2)  # training seeds of the book's run (``make book SEEDS="..."``)
+TOY_CONFIGS = dict(config="configs/objprop_r18_fpn_toy.py",
+                   baseline_config="configs/masktrack_rcnn_r18_fpn_toy.py",
+                   authors_config="configs/objprop_r18_fpn_authors_toy.py")
 
 
 def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir="results",
@@ -38,9 +41,7 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
         data_root, results_dir, work_dir = ("work_dirs/smoke/toyvis", "work_dirs/smoke/results",
                                             "work_dirs/smoke")
     common = dict(data_root=data_root, results_dir=results_dir)
-    toy = dict(config="configs/objprop_r18_fpn_toy.py",
-               baseline_config="configs/masktrack_rcnn_r18_fpn_toy.py",
-               authors_config="configs/objprop_r18_fpn_authors_toy.py")
+    toy = dict(TOY_CONFIGS)
     params = {
         "intro": dict(common),
         "data": dict(common, seed=seed),
@@ -147,7 +148,17 @@ def main(argv=None):
     s = sub.add_parser("smoke-notebooks",
                        help="regenerate the nbval notebooks under tests/notebooks")
     s.add_argument("--out-dir", default=str(repo_root() / "tests" / "notebooks"))
+    v = sub.add_parser("variants", help="train the propagation branch's variants on every "
+                       "seed and measure each on the tuning split (results/branch_variants.json)")
+    v.add_argument("--data", default="data/toyvis")
+    v.add_argument("--config", default=TOY_CONFIGS["config"])
+    v.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
+    v.add_argument("--split", default="tune")
+    v.add_argument("--results", default="results")
+    v.add_argument("--max-iters", type=int, help=argparse.SUPPRESS)  # smoke tests
     args = p.parse_args(argv)
+    if args.cmd == "variants":
+        return run_variants(args)
     if args.cmd == "run":
         run_book(smoke=args.smoke, chapters=args.chapters, out_dir=args.out_dir,
                  data_root=args.data, seed=args.seed, seeds=args.seeds)
@@ -162,6 +173,29 @@ def main(argv=None):
         print("[book] README results block rewritten from " + args.results)
     else:
         write_smoke_notebooks(args.out_dir)
+    return 0
+
+
+def run_variants(args):
+    """``python -m objprop.book variants``: :func:`objprop.propagation.branch_variant_study`
+    over ``--seeds``, written to ``<results>/branch_variants.json`` for the propagation
+    chapter. Long (one training per variant and seed): not part of ``make book``."""
+    from .errors import ObjPropError
+    from .io import write_json_atomic
+    from .propagation import BRANCH_VARIANTS, branch_variant_study
+    from .training import content_fingerprint
+    try:
+        rows = branch_variant_study(args.config, seeds=args.seeds, data_root=args.data,
+                                    split=args.split, max_iters=args.max_iters)
+        write_json_atomic(dict(config=args.config, split=args.split, seeds=args.seeds,
+                               max_iters=args.max_iters, variants=BRANCH_VARIANTS,
+                               fingerprint=content_fingerprint(args.config, args.data),
+                               rows=rows),
+                          Path(args.results) / "branch_variants.json", indent=2)
+    except ObjPropError as exc:
+        print(f"objprop.book: {exc}", file=sys.stderr)
+        return 2
+    print(f"[variants] written to {Path(args.results) / 'branch_variants.json'}")
     return 0
 
 

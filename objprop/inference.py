@@ -8,6 +8,21 @@ from collections import defaultdict
 from .errors import ObjPropError
 
 
+def has_filling(model):
+    """Whether ``model`` fills missed instances at test time (ObjProp: a ``prop_cfg``)."""
+    return hasattr(model, "prop_cfg")
+
+
+def set_max_fill(model, max_fill):
+    """Set how many frames a track may be filled in a row (0: filling off, same weights);
+    returns the previous value (None, and nothing changed, for a model without filling)."""
+    if not has_filling(model):
+        return None
+    old = model.prop_cfg["max_fill"]
+    model.prop_cfg["max_fill"] = max_fill
+    return old
+
+
 def build_model(cfg, checkpoint=None, device="cpu"):
     """An mmdet detector from ``cfg`` (registries filled by importing objprop.models),
     with ``checkpoint``'s weights, on ``device``.
@@ -170,8 +185,8 @@ def run_from_args(args):
                            "submission)", path=args.out)
     cfg = load_config(args.config, data_root=args.data, test_split=args.split)
     model = build_model(cfg, args.checkpoint, device=args.device)
-    if args.no_fill and hasattr(model, "prop_cfg"):
-        model.prop_cfg["max_fill"] = 0
+    if args.no_fill:
+        set_max_fill(model, 0)
     dataset = build_test_dataset(cfg)
     on_frame = None
     if args.show:

@@ -42,7 +42,6 @@ Every number in ``table1.json`` is in **percent** (the YouTube-VIS stats × 100;
 is -1, no GT in that area range, stays -1); ``gain`` is a row's mAP minus the previous row's.
 """
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,7 @@ import numpy as np
 from .errors import ObjPropError
 from .evaluation import STAT_NAMES
 from .hooks import FrameHook
+from .inference import has_filling, set_max_fill
 
 ORACLES = ("box", "class", "mask", "track")
 ORACLE_ROWS = [("MaskTrack R-CNN", ()), ("+ box", ("box",)), ("+ class", ("box", "class")),
@@ -206,10 +206,11 @@ class OracleHookFactory:
 def set_filling_for(model, oracles, default_max_fill):
     """ObjProp: filling off (``max_fill=0``) when ``class`` is on, else its configured value.
     Returns the ``max_fill`` used (None for a model without filling)."""
-    if not hasattr(model, "prop_cfg"):
+    if not has_filling(model):
         return None
-    model.prop_cfg["max_fill"] = 0 if "class" in oracles else default_max_fill
-    return model.prop_cfg["max_fill"]
+    max_fill = 0 if "class" in oracles else default_max_fill
+    set_max_fill(model, max_fill)
+    return max_fill
 
 
 # --------------------------------------------------------------------------- the study
@@ -262,8 +263,8 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
     dataset = build_test_dataset(cfg)
     ids = [v["id"] for v in dataset.vid_infos][:max_videos]
     gt = subset_gt(cfg.data.test.ann_file, ids)
-    default_fill = model.prop_cfg.get("max_fill") if hasattr(model, "prop_cfg") else None
-    model_name = "ObjProp" if hasattr(model, "prop_cfg") else "MaskTrack R-CNN"
+    default_fill = model.prop_cfg.get("max_fill") if has_filling(model) else None
+    model_name = "ObjProp" if has_filling(model) else "MaskTrack R-CNN"
     out_dir = Path(out_dir)
     table_rows = []
     try:
@@ -288,13 +289,6 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
                  units="percent", match_iou=match_iou, paper=PAPER_TABLE1)
     write_json_atomic(table, out_dir / "table1.json", indent=2)
     return table
-
-
-def load_table(path):
-    path = Path(path)
-    if not path.is_file():
-        raise ObjPropError("no oracle-study table: run the oracle study first", path=path)
-    return json.loads(path.read_text())
 
 
 # --------------------------------------------------------------------------- presentation

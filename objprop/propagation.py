@@ -576,3 +576,108 @@ def funnel_sentence(runs, method="ObjProp", oracle="ObjProp + propagation oracle
                  else f" Filled from the ground-truth box by the same branch, {o['filled']:.0f} "
                  f"of {tried:.0f} of them would be right (IoU ≥ 0.5).")
     return text
+
+
+# -------------------------------------------------------------------- how the branch learns
+
+# Ways of training the branch within the paper's or the authors' design, as training
+# --cfg-options on the book's ObjProp config. The first is the book's own run (reused).
+BRANCH_VARIANTS = {
+    "as the book trains it": {},
+    # its share of the gradient: the full-frame mask loss is mostly background pixels
+    "mask loss weight 5": {"model.prop_head.loss_prop_mask_weight": 5.0},
+    # resolution: the paper's stride 16 leaves a ToyVIS object 2-4 feature cells across
+    "features at stride 8": {"model.prop_head.feat_stride": 8},
+}
+
+
+def branch_variant_study(config, variants=None, seeds=(0, 1, 2), data_root=None,
+                         split="tune", work_root="work_dirs", delta=1, max_iters=None,
+                         log=print):
+    """Train ObjProp once per (variant, seed) with the variant's options, and measure the
+    branch's own quality on ``split`` (the tuning split by default: a variant is chosen there,
+    never on valid): every ground-truth instance propagated from its ground-truth box at
+    t-``delta``. A variant without options is the book's own run (``work_dirs/<config>/
+    seed<k>``, reused when finished); the others train in ``<work_root>/variants/<name>/
+    <config>/seed<k>``. Returns one row per (variant, seed, frame kind): ``variant``, ``seed``,
+    ``frames`` (easy/hard), ``iou``, ``hit`` (share ≥ 0.5), ``n``, plus ``options`` and the
+    run's ``s_per_iter``. ``max_iters`` compresses the schedule (smoke tests)."""
+    from .config import load_config
+    from .data.ytvis import load_ytvis
+    from .inference import build_model, build_test_dataset
+    from .training import run_dir, train_subprocess
+    variants = BRANCH_VARIANTS if variants is None else variants
+    rows = []
+    for name, options in variants.items():
+        for seed in seeds:
+            root = Path(work_root) / "variants" / _slug(name) if options else Path(work_root)
+            summary = train_subprocess(
+                config, data_root, work_dir=run_dir(root, config, seed), seed=seed,
+                max_iters=max_iters, cfg_options=[f"{k}={v!r}" for k, v in options.items()] or None, log=log)
+            cfg = load_config(config, data_root=data_root, test_split=split,
+                              cfg_options=options or None)
+            model = build_model(cfg, summary["checkpoint"])
+            dataset = build_test_dataset(cfg)
+            gt = load_ytvis(cfg.data.test.ann_file)
+            records = propagation_ious(model, dataset, gt, deltas=[delta], box_sources=("gt",),
+                                       progress=False)
+            for r in summarize_ious(records):
+                rows.append(dict(variant=name, seed=seed, frames=r["frames"], iou=r["iou"],
+                                 hit=r["hit"], n=r["n"], options=options,
+                                 s_per_iter=summary.get("s_per_iter")))
+            log(f"[variants] {name}, seed {seed}: " + ", ".join(
+                f"{r['frames']} IoU {r['iou']:.3f}" for r in rows if r["variant"] == name
+                and r["seed"] == seed))
+    return rows
+
+
+def _slug(name):
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+
+
+def branch_variants_table(rows):
+    """Mean ± std over seeds of the ground-truth-box IoU and hit rate, per variant and frame
+    kind, with the seeds and each variant's training time per iteration."""
+    from .report import markdown_table, mean_std
+    out = []
+    for name in dict.fromkeys(r["variant"] for r in rows):
+        for kind in ("easy", "hard"):
+            rs = [r for r in rows if r["variant"] == name and r["frames"] == kind]
+            if not rs:
+                continue
+            row = dict(variant=name, frames=kind, seeds=", ".join(str(r["seed"]) for r in rs))
+            for key in ("iou", "hit"):
+                row[key], row[f"{key}_std"] = mean_std([r[key] for r in rs])
+            spi = [r["s_per_iter"] for r in rs if r.get("s_per_iter")]
+            row["s_per_iter"] = f"{sum(spi) / len(spi):.2f}" if spi else "–"
+            out.append(row)
+    return markdown_table(out, [("mean IoU", "iou"), ("share ≥ 0.5", "hit")],
+                          first=("variant", "variant"),
+                          extra=(("target frames", "frames"), ("seeds", "seeds"),
+                                 ("s/iteration", "s_per_iter")), digits=3)
+
+
+def branch_variants_sentence(rows, reference=None, kind="easy"):
+    """Which variant changes the ground-truth-box IoU on ``kind`` frames beyond the seeds'
+    spread: the difference of means against the sum of the two sample stds (the rule the
+    book's gain sentence uses). ``reference``: the variant compared against (the first)."""
+    from .report import mean_std
+    names = list(dict.fromkeys(r["variant"] for r in rows))
+    reference = reference or names[0]
+
+    def of(name):
+        return mean_std([r["iou"] for r in rows if r["variant"] == name and r["frames"] == kind])
+
+    ref_mean, ref_std = of(reference)
+    parts = []
+    for name in names:
+        if name == reference:
+            continue
+        mean, std = of(name)
+        diff = mean - ref_mean
+        spread = (ref_std or 0.0) + (std or 0.0)
+        verdict = ("beyond" if abs(diff) > spread and ref_std is not None and std is not None
+                   else "within")
+        parts.append(f"*{name}* {diff:+.3f} ({verdict} the seeds' spread, ± {spread:.3f})")
+    return (f"Against *{reference}*, the mean IoU from the ground-truth box on {kind} frames "
+            f"changes by: " + "; ".join(parts) + ".")

@@ -10,6 +10,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from .errors import ObjPropError
+from .evaluation.hota import TRACKING_SCORE_THR
 
 PAPER_TABLE2_SOURCE = ("Chakravarthy et al., Table 2: YouTube-VIS 2019 validation set, "
                        "ResNet-50 backbones")
@@ -29,8 +30,9 @@ TABLE2_COLUMNS = [("mAP", "AP"), ("AP@50", "AP50"), ("AP@75", "AP75"), ("AR@1", 
 
 
 # The stability metrics are also reported on the results scoring at least this much: low-score
-# tracks (e.g. a false positive extended by filling) cannot buy them there.
-STABILITY_SCORE_THR = 0.5
+# tracks (e.g. a false positive extended by filling) cannot buy them there. The tracking
+# metrics (HOTA, ...) use the same threshold.
+STABILITY_SCORE_THR = TRACKING_SCORE_THR
 
 
 def find_checkpoint(config, results_dir="results", work_dir="work_dirs", seed=None):
@@ -71,13 +73,13 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
     """
     from .config import load_config
     from .evaluation import stability_metrics, ytvis_evaluate
-    from .inference import build_model, build_test_dataset, run_inference
+    from .inference import build_model, build_test_dataset, run_inference, set_max_fill
     from .io import write_json_atomic
     cfg = load_config(config, data_root=data_root, test_split=split,
                       cfg_options=cfg_options)
     model = build_model(cfg, checkpoint)
-    if not fill and hasattr(model, "prop_cfg"):
-        model.prop_cfg["max_fill"] = 0
+    if not fill:
+        set_max_fill(model, 0)
     dataset = build_test_dataset(cfg)
     ids = [v["id"] for v in dataset.vid_infos][:max_videos]
     t0 = time.perf_counter()
@@ -480,6 +482,25 @@ def stability_rows(measured, at_score=False):
         v = run.get(field, {}).get(key)
         return None if v is None else float(v)
     return summary_rows(measured, [k for _, k, _ in STABILITY_COLUMNS], value)
+
+
+TRACKING_COLUMNS = [("HOTA", "HOTA"), ("DetA", "DetA"), ("AssA", "AssA"), ("MOTA", "MOTA"),
+                    ("IDF1", "IDF1"), ("ID switches", "IDSW")]
+
+
+def tracking_rows(measured, score_thr=STABILITY_SCORE_THR):
+    """One row per method: HOTA, DetA, AssA, MOTA, IDF1 (percent) and ID switches of its
+    results files (:func:`objprop.evaluation.hota.tracking_metrics`, results scoring at
+    least ``score_thr``), mean ± std over its seeds."""
+    from .data.ytvis import load_results
+    from .evaluation.hota import tracking_metrics
+    scored = []
+    for run in measured:
+        gt = subset_gt(run["ann_file"], run["video_ids"])
+        m = tracking_metrics(gt, load_results(run["results"], gt), score_thr=score_thr)
+        scored.append(dict(run, tracking=m))
+    return summary_rows(scored, [k for _, k in TRACKING_COLUMNS],
+                        lambda r, k: r["tracking"][k] * (1 if k == "IDSW" else 100))
 
 
 def plot_stability(rows):

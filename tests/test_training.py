@@ -18,6 +18,7 @@ from mmdet.models.builder import DETECTORS
 from mmdet.models.detectors.base import BaseDetector
 
 from objprop import training
+from objprop.training.runners import replace_link
 from objprop.book import repo_root
 
 ROOT = repo_root()
@@ -188,6 +189,13 @@ def test_killed_run_resumes_to_the_same_iteration(toyvis_small, tmp_path):
     assert [e["global_iter"] for e in log_a] == [e["global_iter"] for e in log_b] == \
         list(range(1, 7))
     assert log_a[-1]["lr"] == pytest.approx(log_b[-1]["lr"])  # same point of the schedule
+    # exact resume: the same batches and random draws, hence the same losses and weights
+    # (same machine, same process layout) as the uninterrupted run
+    for a, b in zip(log_a, log_b):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6), a["global_iter"]
+    wa, wb = load_ckpt(resumed["checkpoint"]), load_ckpt(whole["checkpoint"])
+    for k in wa["state_dict"]:
+        torch.testing.assert_close(wa["state_dict"][k], wb["state_dict"][k], atol=1e-6, rtol=0)
     names = {p.name for p in wd.glob("iter_*.pth")}
     assert names == {p.name for p in (tmp_path / "whole").glob("iter_*.pth")} == \
         {"iter_2.pth", "iter_4.pth", "iter_6.pth"}
@@ -198,7 +206,7 @@ def test_latest_checkpoint_ignores_partial_files(tmp_path):
     (tmp_path / ".iter_4.pth.x1y2.pth").write_bytes(b"")  # a write cut short by a kill
     assert training.latest_checkpoint(tmp_path) == str(tmp_path / "iter_2.pth")
     (tmp_path / "iter_4.pth").write_bytes(b"4")
-    training._replace_link(tmp_path / "iter_2.pth", tmp_path / "latest.pth")
+    replace_link(tmp_path / "iter_2.pth", tmp_path / "latest.pth")
     assert training.latest_checkpoint(tmp_path) == str(tmp_path / "iter_2.pth")
     assert training.latest_checkpoint(tmp_path / "nothing") is None
 

@@ -2,13 +2,16 @@
 from ..data.ytvis import load_results, load_ytvis
 from ..errors import ObjPropError
 from ..io import write_json_atomic
+from .hota import tracking_metrics
 from .stability import stability_metrics
 from .ytvis_eval import STAT_NAMES, ytvis_evaluate
 
 
 def evaluate_files(gt_path, results_path, out_path=None):
-    """Load and validate both files, compute the 12 stats, per-category AP and the
-    stability metrics; write them to ``out_path`` (atomically) when given.
+    """Load and validate both files, compute the 12 stats, per-category AP, the
+    stability metrics and the tracking metrics (``HOTA``, ``DetA``, ``AssA`` as top-level
+    keys beside ``AP``; all of them under ``tracking``, with their score threshold); write
+    them to ``out_path`` (atomically) when given.
 
     A bad file is one ``ObjPropError`` line naming it; empty results score 0, they do not
     fail. Ground truth without annotations (the official valid split) cannot be scored:
@@ -22,6 +25,8 @@ def evaluate_files(gt_path, results_path, out_path=None):
     results = load_results(results_path, gt)
     metrics = ytvis_evaluate(gt, results)
     metrics["stability"] = stability_metrics(gt, results)
+    metrics["tracking"] = tracking_metrics(gt, results)
+    metrics.update({k: metrics["tracking"][k] for k in ("HOTA", "DetA", "AssA")})
     metrics["gt"], metrics["results"] = str(gt_path), str(results_path)
     metrics["n_results"] = len(results)
     if out_path:
@@ -48,6 +53,11 @@ def format_table(metrics):
         width = max(len(n) for n in per_cat)
         lines.append("AP per category:")
         lines += [f"  {n:<{width}} {_pct(v):>6}" for n, v in per_cat.items()]
+    t = metrics.get("tracking")
+    if t:
+        lines.append(f"Tracking (TrackEval, results scoring >= {t['score_thr']}): "
+                     f"HOTA {_pct(t['HOTA'])}  DetA {_pct(t['DetA'])}  AssA {_pct(t['AssA'])}  "
+                     f"MOTA {100 * t['MOTA']:.1f}  IDF1 {_pct(t['IDF1'])}  ID switches {t['IDSW']}")
     s = metrics.get("stability")
     if s:
         lines.append(f"Temporal stability over {s['n_gt_tracks']} ground-truth tracks "

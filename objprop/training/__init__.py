@@ -29,15 +29,13 @@ The loop is mmdet's ``train_detector`` assembled from the same parts (``build_da
   epoch, then compressed as above). Keys given explicitly in ``--cfg-options``
   (``lr_config.step``, ``lr_config.warmup_iters``, ``checkpoint_config.interval``,
   ``log_config.interval``) are never rescaled.
-* **Checkpoints** are written to a temporary name and renamed (``os.replace``), and
-  ``latest.pth`` is re-pointed the same way, so a run killed at any moment leaves only whole
-  checkpoints. Their ``meta['iter']`` is the number of *completed* iterations (mmcv's
-  ``IterBasedRunner`` stores one less, which makes a resumed run repeat an iteration).
-  ``--resume`` continues from the newest checkpoint in the work folder (weights, optimizer
+* **Checkpoints** are whole and count completed iterations: the registered runners of
+  :mod:`objprop.training.runners` (the config's runner kind, with its own
+  ``save_checkpoint``). ``--resume`` continues from the newest checkpoint in the work folder (weights, optimizer
   state, iteration count, hence the lr schedule), so a run killed and resumed ends at the
-  same iteration as an uninterrupted one. The data order is *not* restored: the sampler
-  restarts its seeded stream, so the resumed run's weights differ from an uninterrupted
-  run's (the number of steps and the schedule do not).
+  same iteration as an uninterrupted one, and on the same machine with the same losses:
+  checkpoints also hold the random states, and an iteration-based run's sampler reads on
+  after the batches already used (:mod:`objprop.training.resume`).
 
 Logs: ``<work_dir>/<timestamp>.log`` (text), ``<timestamp>.log.json`` (one JSON object a
 logging interval; :func:`read_json_log`, :func:`plot_losses`), TensorBoard under
@@ -55,15 +53,12 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .errors import ObjPropError
+from ..errors import ObjPropError
 
 SUMMARY_NAME = "train_summary.json"
 # top-level keys the trainer reads although a config may not define them
 TRAINER_KEYS = {"find_unused_parameters", "resume_from", "load_from", "work_dir",
                 "custom_hooks", "momentum_config", "base_batch_size"}
-# keys that --max-iters / --epochs would rescale, unless given in --cfg-options
-SCALED_KEYS = ("lr_config.step", "lr_config.warmup_iters", "checkpoint_config.interval",
-               "log_config.interval")
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -167,7 +162,7 @@ def check_cfg_options(cfg, options, config):
 def prepare_config(config, data_root=None, cfg_options=None):
     """The mmcv Config of a training run: re-pointed at ``data_root``, options applied and
     checked; the train split's files must exist."""
-    from .config import load_config, parse_cfg_options
+    from ..config import load_config, parse_cfg_options
     if data_root is not None and not Path(data_root).is_dir():
         raise ObjPropError("data folder not found", path=data_root)
     options = parse_cfg_options(cfg_options)
@@ -199,7 +194,7 @@ def check_request(config, data_root=None, gpus=0, procs=1, max_iters=None, epoch
     if max_iters and epochs:
         raise ObjPropError("give --max-iters or --epochs, not both")
     if gpus:
-        from .doctor import require_gpu_support
+        from ..doctor import require_gpu_support
         require_gpu_support(gpus)
     cfg, _ = prepare_config(config, data_root, cfg_options)
     if cfg.get("load_from") and not Path(cfg.load_from).is_file():
@@ -402,56 +397,6 @@ def _parts():
     return _LAZY
 
 
-def _make_saves_atomic(runner):
-    """Replace ``runner.save_checkpoint``: temporary file + ``os.replace`` for the checkpoint
-    and for ``latest.pth``; ``meta['iter']`` = completed iterations for both runner kinds."""
-    from mmcv.runner import IterBasedRunner, save_checkpoint
-    from .io import atomic_path
-    iter_based = isinstance(runner, IterBasedRunner)
-
-    def save(out_dir, filename_tmpl=None, meta=None, save_optimizer=True,
-             create_symlink=True):
-        meta = dict(meta or {})
-        if runner.meta is not None:
-            meta.update(runner.meta)
-        if iter_based:  # called from after_train_iter, before the runner counts the iteration
-            done = runner.iter + 1
-            meta.update(epoch=runner.epoch + 1, iter=done)
-            name = (filename_tmpl or "iter_{}.pth").format(done)
-        else:  # after_train_epoch: runner.iter already counts the epoch's iterations
-            meta.update(epoch=runner.epoch + 1, iter=runner.iter)
-            name = (filename_tmpl or "epoch_{}.pth").format(runner.epoch + 1)
-        path = Path(out_dir) / name
-        with atomic_path(path) as tmp:
-            save_checkpoint(runner.model, str(tmp),
-                            optimizer=runner.optimizer if save_optimizer else None, meta=meta)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's files are private
-        if create_symlink:
-            _replace_link(path, Path(out_dir) / "latest.pth")
-
-    runner.save_checkpoint = save
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _replace_link(target, link):
-    """Point ``link`` at ``target`` atomically (a relative symlink; a copy where symlinks
-    are not available)."""
-    import shutil
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-    if tmp.exists() or tmp.is_symlink():
-        tmp.unlink()
-    try:
-        os.symlink(target.name, tmp)
-    except OSError:
-        shutil.copyfile(target, tmp)
-    os.replace(tmp, link)
-
-
 def latest_checkpoint(work_dir):
     """Newest whole checkpoint in ``work_dir`` (``latest.pth``'s target, else the highest
     ``iter_N.pth`` / ``epoch_N.pth``); None if there is none."""
@@ -561,9 +506,11 @@ def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
                              build_runner, get_dist_info)
     from mmdet import __version__ as mmdet_version
     from mmdet.apis import set_random_seed
-    from mmdet.datasets import build_dataloader, build_dataset
+    from mmdet.datasets import build_dataset
     from mmdet.models import build_detector
-    from .io import write_json_atomic, write_text_atomic
+    from ..io import write_json_atomic, write_text_atomic
+    from .resume import RestoreRNGHook, build_train_loader, saved_rng_state
+    from .runners import ATOMIC_RUNNERS
 
     rank, world = get_dist_info()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -601,14 +548,11 @@ def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
         logger.info(f"resume: {resume_from}" if resume_from else
                     f"resume: no checkpoint in {work_dir} yet; starting from scratch")
     if cfg.get("load_from") and not resume_from:
-        from .checkpoint import load_coco_init
+        from ..checkpoint import load_coco_init
         load_coco_init(model, cfg.load_from, logger=logger)
 
-    if distributed and not gpus:
-        _sync_seeds_on_cpu()
-    loader = build_dataloader(dataset, spg, cfg.data.workers_per_gpu, num_gpus=1,
-                              dist=distributed, seed=seed, runner_type=cfg.runner.type,
-                              persistent_workers=False)
+    if distributed and not gpus and cfg.runner.type != "IterBasedRunner":
+        _sync_seeds_on_cpu()  # mmdet's epoch samplers; iteration-based: resume.py's own
     if distributed:
         ids = None
         if gpus:
@@ -629,11 +573,12 @@ def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
             write_text_atomic(meta["config"], work_dir / Path(config).name)
     except Exception as exc:  # yapf versions differ
         logger.info(f"config not dumped ({type(exc).__name__})")
-    runner = build_runner(cfg.runner, default_args=dict(
-        model=wrapped, optimizer=optimizer, work_dir=str(work_dir), logger=logger,
-        meta=meta))
+    # the same runner kind, with whole, exactly resumable checkpoints (runners.py)
+    runner = build_runner(dict(cfg.runner, type=ATOMIC_RUNNERS.get(cfg.runner.type,
+                                                                   cfg.runner.type)),
+                          default_args=dict(model=wrapped, optimizer=optimizer,
+                                            work_dir=str(work_dir), logger=logger, meta=meta))
     runner.timestamp = timestamp
-    _make_saves_atomic(runner)
 
     log_config = dict(cfg.log_config)
     hooks = [dict(h) for h in log_config.get("hooks", [])]
@@ -655,7 +600,16 @@ def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
 
     if resume_from:
         runner.resume(resume_from, map_location="cpu")
+        state = saved_rng_state(resume_from)
+        if state is not None:
+            runner.register_hook(RestoreRNGHook(state), priority="HIGHEST")
+        else:
+            logger.info(f"resume: {resume_from} holds no random states (an older checkpoint):"
+                        f" the resumed run will not repeat the uninterrupted one exactly")
     resumed_at = runner.iter
+    # built after resuming: an iteration-based run reads on after the batches already used
+    loader = build_train_loader(dataset, spg, cfg.data.workers_per_gpu, seed, cfg.runner.type,
+                                distributed, start_iter=runner.iter if resume_from else 0)
     # meta is dumped as the JSON log's first line: how to read its iteration numbers
     text_hook = [h for h in runner.hooks if type(h).__name__ == "TextLoggerHook"]
     runner.meta.update(seed=seed, objprop_log=dict(

@@ -1,0 +1,98 @@
+"""Tracking metrics beside AP: HOTA, DetA, AssA, with CLEAR (MOTA, IDSW) and Identity (IDF1).
+
+AP scores each track as a whole; these score the frame-by-frame association, so identity
+switches and fragmented tracks show. They are TrackEval's own metric classes (the
+``trackeval`` package, 1.0.0), fed what its ``YouTubeVIS`` dataset class would feed them,
+and combined as its YouTube-VIS runner does:
+
+* per category and video, the ground-truth tracks and the result tracks of that category;
+  at frame t every track with a mask there (``segmentations[t]`` not null) is a detection,
+  and the similarity of a ground-truth and a result detection is their mask IoU at t
+  (TrackEval ``datasets/youtube_vis.py`` ``get_preprocessed_seq_data`` and
+  ``_calculate_similarities``; no detection is removed, crowd tracks included);
+* the videos of a category combined (``combine_sequences``), then the categories averaged
+  with empty ones counted (``combine_classes_class_averaged``: TrackEval's
+  ``cls_comb_cls_av``, what its runner reports for YouTube-VIS);
+* HOTA, DetA and AssA are the means over TrackEval's localisation thresholds α.
+
+The per-frame intersections come from :func:`objprop.evaluation.tracks.frame_intersections`
+(one batched RLE call per frame), not from TrackEval's loader. Results below
+``score_thr`` are dropped first: every result is a track here, and a low-score false
+positive costs as much as a confident one (AP ranks them instead).
+``tests/test_hota.py`` checks the numbers against TrackEval's own YouTube-VIS runner.
+"""
+import numpy as np
+
+from ..errors import ObjPropError
+from .tracks import frame_intersections, gt_tracks, result_tracks
+
+TRACKING_SCORE_THR = 0.5
+# what `objprop evaluate` reports (top-level keys), from TrackEval's field names
+REPORTED = {"HOTA": ("HOTA", "HOTA"), "DetA": ("HOTA", "DetA"), "AssA": ("HOTA", "AssA"),
+            "LocA": ("HOTA", "LocA"), "MOTA": ("CLEAR", "MOTA"), "IDSW": ("CLEAR", "IDSW"),
+            "IDF1": ("Identity", "IDF1")}
+
+
+def _metrics():
+    try:
+        import trackeval
+    except ImportError as exc:
+        raise ObjPropError(f"the tracking metrics need trackeval ({exc}); `make setup` "
+                           f"installs it")
+    quiet = dict(PRINT_CONFIG=False)
+    return {"HOTA": trackeval.metrics.HOTA(quiet), "CLEAR": trackeval.metrics.CLEAR(quiet),
+            "Identity": trackeval.metrics.Identity(quiet)}
+
+
+def sequence_data(dets, gts, n_frames):
+    """TrackEval's per-sequence input for one category of one video: detections per frame
+    (tracks with a mask there), ids relabelled 0..n-1 over the tracks that appear, and the
+    (G_t, D_t) mask IoUs."""
+    inter = frame_intersections(dets, gts) if dets and gts else \
+        np.zeros((n_frames, len(dets), len(gts)))
+    d_present = np.stack([d.present for d in dets]) if dets else np.zeros((0, n_frames), bool)
+    g_present = np.stack([g.present for g in gts]) if gts else np.zeros((0, n_frames), bool)
+    d_ids = np.cumsum(d_present.any(1)) - 1   # relabel: tracks that appear, in order
+    g_ids = np.cumsum(g_present.any(1)) - 1
+    data = dict(num_timesteps=n_frames, gt_ids=[], tracker_ids=[], similarity_scores=[],
+                num_gt_ids=int(g_present.any(1).sum()),
+                num_tracker_ids=int(d_present.any(1).sum()),
+                num_gt_dets=int(g_present.sum()), num_tracker_dets=int(d_present.sum()))
+    for t in range(n_frames):
+        di, gi = np.flatnonzero(d_present[:, t]), np.flatnonzero(g_present[:, t])
+        i = inter[t][np.ix_(di, gi)].T                     # (G_t, D_t)
+        union = (np.array([gts[j].areas[t] for j in gi])[:, None]
+                 + np.array([dets[k].areas[t] for k in di])[None, :] - i)
+        data["gt_ids"].append(g_ids[gi])
+        data["tracker_ids"].append(d_ids[di])
+        data["similarity_scores"].append(
+            np.divide(i, union, out=np.zeros_like(i), where=union > 0))
+    return data
+
+
+def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR):
+    """HOTA, DetA, AssA, LocA (means over α), MOTA, IDSW and IDF1 of ``results`` on ``gt``,
+    TrackEval's class-averaged combination over ``gt``'s categories, results with a score
+    below ``score_thr`` dropped. Values in [0, 1] (MOTA may be negative; IDSW a count)."""
+    metrics = _metrics()
+    kept = [r for r in results if r["score"] >= score_thr]
+    gts, dets = gt_tracks(gt), result_tracks(gt, kept)
+    lengths = {v["id"]: v["length"] for v in gt["videos"]}
+    per_class = {}
+    for cat in gt["categories"]:
+        by_video = {name: {} for name in metrics}
+        for vid in gts:
+            data = sequence_data([d for d in dets[vid] if d.category_id == cat["id"]],
+                                 [g for g in gts[vid] if g.category_id == cat["id"]],
+                                 lengths[vid])
+            for name, metric in metrics.items():
+                by_video[name][vid] = metric.eval_sequence(data)
+        per_class[cat["name"]] = {name: metrics[name].combine_sequences(by_video[name])
+                                  for name in metrics}
+    combined = {name: metric.combine_classes_class_averaged(
+        {c: res[name] for c, res in per_class.items()}) for name, metric in metrics.items()}
+    out = {key: float(np.mean(combined[metric][field]))
+           for key, (metric, field) in REPORTED.items()}
+    out["IDSW"] = int(round(out["IDSW"]))
+    out["score_thr"] = score_thr
+    return out

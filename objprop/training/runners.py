@@ -1,0 +1,72 @@
+"""mmcv runners whose checkpoints are whole, counted alike, and resumable exactly.
+
+Registered in mmcv's ``RUNNERS``; :func:`objprop.training._train` builds the one matching the
+config's ``runner.type`` (``ATOMIC_RUNNERS``), so configs keep mmcv's names.
+
+* A checkpoint is written to a temporary name and renamed (:func:`objprop.io.atomic_path`),
+  and ``latest.pth`` re-pointed the same way: a run killed at any moment leaves only whole
+  checkpoints.
+* ``meta['iter']`` is the number of *completed* iterations for both runner kinds (mmcv's
+  ``IterBasedRunner`` saves from ``after_train_iter``, before it counts the iteration, and
+  stores one less, which makes a resumed run repeat an iteration).
+* ``meta['rng_state']`` holds the random states (:mod:`objprop.training.resume`).
+"""
+import os
+from pathlib import Path
+
+from mmcv.runner import RUNNERS, EpochBasedRunner, IterBasedRunner, save_checkpoint
+
+from ..io import atomic_path
+from .resume import RNG_KEY, rng_state
+
+
+class _AtomicCheckpoints:
+    """``save_checkpoint`` for both runner kinds (see the module docstring)."""
+
+    def save_checkpoint(self, out_dir, filename_tmpl=None, save_optimizer=True, meta=None,
+                        create_symlink=True):
+        meta = dict(meta or {})
+        if self.meta is not None:
+            meta.update(self.meta)
+        meta[RNG_KEY] = rng_state()
+        if isinstance(self, IterBasedRunner):  # from after_train_iter: not counted yet
+            done = self.iter + 1
+            meta.update(epoch=self.epoch + 1, iter=done)
+            name = (filename_tmpl or "iter_{}.pth").format(done)
+        else:  # after_train_epoch: self.iter already counts the epoch's iterations
+            meta.update(epoch=self.epoch + 1, iter=self.iter)
+            name = (filename_tmpl or "epoch_{}.pth").format(self.epoch + 1)
+        path = Path(out_dir) / name
+        with atomic_path(path) as tmp:
+            save_checkpoint(self.model, str(tmp),
+                            optimizer=self.optimizer if save_optimizer else None, meta=meta)
+        if create_symlink:
+            replace_link(path, Path(out_dir) / "latest.pth")
+
+
+@RUNNERS.register_module()
+class AtomicIterBasedRunner(_AtomicCheckpoints, IterBasedRunner):
+    """mmcv's ``IterBasedRunner`` with this module's checkpoints."""
+
+
+@RUNNERS.register_module()
+class AtomicEpochBasedRunner(_AtomicCheckpoints, EpochBasedRunner):
+    """mmcv's ``EpochBasedRunner`` with this module's checkpoints."""
+
+
+ATOMIC_RUNNERS = {"IterBasedRunner": "AtomicIterBasedRunner",
+                  "EpochBasedRunner": "AtomicEpochBasedRunner"}
+
+
+def replace_link(target, link):
+    """Point ``link`` at ``target`` atomically (a relative symlink; a copy where symlinks
+    are not available)."""
+    import shutil
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    if tmp.exists() or tmp.is_symlink():
+        tmp.unlink()
+    try:
+        os.symlink(target.name, tmp)
+    except OSError:
+        shutil.copyfile(target, tmp)
+    os.replace(tmp, link)

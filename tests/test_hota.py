@@ -1,0 +1,82 @@
+"""objprop.evaluation.hota: TrackEval's metric classes on this project's intersections give
+HOTA = 1 for a perfect result and TrackEval's own YouTube-VIS runner's numbers otherwise."""
+import json
+
+import numpy as np
+import pytest
+
+from objprop.evaluation.hota import tracking_metrics
+from tests.test_evaluation import box, gt_as_results, make_gt, res
+
+
+def case():
+    """Two videos, two categories: a track that switches identity half-way, a missed frame,
+    a wrongly placed mask, a false positive of the other category and a low-score one."""
+    a, b = box(2, 2, 10, 10), box(20, 30, 8, 8)
+    gt = make_gt([(4, 40, 60), (3, 40, 60)],
+                 [dict(video=1, cat=1, masks=[a, a, a, a]),
+                  dict(video=1, cat=2, masks=[b, b, None, b]),
+                  dict(video=2, cat=1, masks=[box(5, 5, 6, 6)] * 3)])
+    results = [res([a, a, None, None], score=0.9), res([None, None, a, a], score=0.8),
+               res([b, b, None, box(0, 0, 8, 8)], cat=2, score=0.7),
+               res([box(30, 40, 5, 5)] * 3, video=2, cat=2, score=0.6),
+               res([box(5, 5, 6, 6)] * 3, video=2, score=0.95),
+               res([a] * 4, score=0.1)]
+    return gt, results
+
+
+def uncompressed(mask):
+    """Uncompressed RLE (column-major run lengths, starting with zeros), as YouTube-VIS's
+    official ground truth stores masks."""
+    flat = np.asarray(mask, bool).flatten(order="F")
+    edges = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
+    counts = runs if not flat[0] else [0] + runs
+    return {"size": list(mask.shape), "counts": counts}
+
+
+def test_a_perfect_result_scores_one():
+    gt, _ = case()
+    m = tracking_metrics(gt, gt_as_results(gt))
+    for key in ("HOTA", "DetA", "AssA", "LocA", "MOTA", "IDF1"):
+        assert m[key] == pytest.approx(1.0), key
+    assert m["IDSW"] == 0
+    worse = tracking_metrics(gt, case()[1])
+    assert worse["HOTA"] < 1 and worse["AssA"] < 1 and worse["IDSW"] >= 1
+
+
+def test_the_numbers_are_trackevals_own_youtube_vis_runner(tmp_path):
+    import trackeval
+    gt, results = case()
+    from objprop.data.ytvis import decode_segmentation
+    official = json.loads(json.dumps(gt))
+    for a in official["annotations"]:  # as the official files: sizes, uncompressed RLE
+        a.update(height=40, width=60, segmentations=[
+            None if s is None else uncompressed(decode_segmentation(s, 40, 60))
+            for s in a["segmentations"]])
+    split = tmp_path / "gt" / "youtube_vis_valid"
+    split.mkdir(parents=True)
+    (split / "gt.json").write_text(json.dumps(official))
+    kept = [r for r in results if r["score"] >= 0.5]
+    trk = tmp_path / "trackers" / "youtube_vis_valid" / "ours" / "data"
+    trk.mkdir(parents=True)
+    (trk / "results.json").write_text(json.dumps(kept))
+    evaluator = trackeval.Evaluator(dict(
+        USE_PARALLEL=False, PRINT_RESULTS=False, PRINT_CONFIG=False, TIME_PROGRESS=False,
+        OUTPUT_SUMMARY=False, OUTPUT_DETAILED=False, PLOT_CURVES=False,
+        OUTPUT_EMPTY_CLASSES=False, DISPLAY_LESS_PROGRESS=True, PRINT_ONLY_COMBINED=True))
+    dataset = trackeval.datasets.YouTubeVIS(dict(
+        GT_FOLDER=str(tmp_path / "gt") + "/", TRACKERS_FOLDER=str(tmp_path / "trackers") + "/",
+        SPLIT_TO_EVAL="valid", PRINT_CONFIG=False, OUTPUT_FOLDER=str(tmp_path / "out")))
+    quiet = dict(PRINT_CONFIG=False)
+    out, _ = evaluator.evaluate([dataset], [trackeval.metrics.HOTA(quiet),
+                                            trackeval.metrics.CLEAR(quiet),
+                                            trackeval.metrics.Identity(quiet)])
+    theirs = out["YouTubeVIS"]["ours"]["COMBINED_SEQ"]["cls_comb_cls_av"]
+    ours = tracking_metrics(gt, results, score_thr=0.5)
+    for key, (metric, field) in (("HOTA", ("HOTA", "HOTA")), ("DetA", ("HOTA", "DetA")),
+                                 ("AssA", ("HOTA", "AssA")), ("MOTA", ("CLEAR", "MOTA")),
+                                 ("IDF1", ("Identity", "IDF1"))):
+        assert ours[key] == pytest.approx(float(np.mean(theirs[metric][field])), abs=1e-9), key
+    assert ours["IDSW"] == int(theirs["CLEAR"]["IDSW"])
+    assert 0 < ours["HOTA"] < 1
