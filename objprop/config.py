@@ -24,11 +24,25 @@ def split_paths(data_root, split):
     ann, imgs = SPLITS[split]
     root = Path(data_root)
     ann_path, img_path = root / "annotations" / ann, root / imgs
+    if not img_path.is_dir() and img_path.name == "JPEGImages":
+        img_path = img_path.parent  # OVIS: frames at train/<video>/, no JPEGImages level
     if not ann_path.is_file():
         raise ObjPropError(f"no annotation file for split {split!r}", path=ann_path)
     if not img_path.is_dir():
         raise ObjPropError(f"no frame folder for split {split!r}", path=img_path)
     return str(ann_path), str(img_path)
+
+
+def check_num_classes(cfg, categories, ann_file):
+    """The config's detector must have one class per category of the annotation file
+    (YouTube-VIS 2019 and 2021: 40 different ones, OVIS: 25): else one line naming both."""
+    head = cfg.model.get("roi_head", {}).get("bbox_head", {})
+    n = head.get("num_classes") if isinstance(head, dict) else None
+    if n is not None and n != len(categories):
+        raise ObjPropError(f"has {len(categories)} categories but the config's detector has "
+                           f"{n} classes ({cfg.filename}): use the config of this data set "
+                           f"(configs/*_youtubevis2019.py, *_youtubevis2021.py, *_ovis.py)",
+                           path=ann_file)
 
 
 def load_config(config, data_root=None, cfg_options=None, train_split=None, test_split=None):

@@ -59,10 +59,14 @@ def build_model(cfg, checkpoint=None, device="cpu"):
 
 
 def build_test_dataset(cfg):
+    """The config's test split, checked against its model's number of classes."""
     import objprop.data.dataset  # noqa: F401  (registers YouTubeVISDataset)
     from mmdet.datasets import build_dataset
+    from .config import check_num_classes
     cfg.data.test.test_mode = True
-    return build_dataset(cfg.data.test)
+    dataset = build_dataset(cfg.data.test)
+    check_num_classes(cfg, dataset.CLASSES, cfg.data.test.ann_file)
+    return dataset
 
 
 class TrackAccumulator:

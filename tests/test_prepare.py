@@ -16,16 +16,27 @@ from objprop.errors import ObjPropError
 REPO = Path(__file__).resolve().parent.parent
 
 
+TRAIN_FILES = {"2019": "train.json", "2021": "train/instances.json",
+               "ovis": "annotations_train.json"}
+VALID_FILES = {"2019": "valid.json", "2021": "valid/instances.json",
+               "ovis": "annotations_valid.json"}
+OVIS_CATEGORIES = 25
+
+
 def official(tmp_path, toyvis_small, layout="2019", edit=None):
-    """ROOT/train/JPEGImages (ToyVIS frames) + the train annotations under the official
-    name of ``layout``, optionally edited."""
+    """ROOT/train/JPEGImages (ToyVIS frames; OVIS: ROOT/train/<video>/) + the train
+    annotations under the official name of ``layout``, optionally edited. The OVIS fixture
+    declares OVIS's 25 categories (ToyVIS's five used)."""
     root = tmp_path / f"ytvis{layout}"
-    shutil.copytree(toyvis_small / "train", root / "train")
+    frames = toyvis_small / "train" / ("JPEGImages" if layout == "ovis" else "")
+    shutil.copytree(frames, root / "train")
     gt = json.loads((toyvis_small / "annotations" / "instances_train.json").read_text())
+    if layout == "ovis":
+        gt["categories"] += [dict(id=k, name=f"ovis{k}", supercategory="object")
+                             for k in range(len(gt["categories"]) + 1, OVIS_CATEGORIES + 1)]
     if edit is not None:
         edit(gt, root)
-    ann = root / ("train.json" if layout == "2019" else "train/instances.json")
-    ann.write_text(json.dumps(gt))
+    (root / TRAIN_FILES[layout]).write_text(json.dumps(gt))
     return root
 
 
@@ -34,12 +45,12 @@ def outputs(root):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-@pytest.mark.parametrize("layout", ["2019", "2021"])
+@pytest.mark.parametrize("layout", ["2019", "2021", "ovis"])
 def test_split_is_a_partition_with_its_summary(tmp_path, toyvis_small, layout):
     root = official(tmp_path, toyvis_small, layout)
     summary = prepare_youtube_vis(root, minival_videos=1)
     assert outputs(root) == ["instances_minival.json", "instances_train_sub.json"]
-    full = load_ytvis(toyvis_small / "annotations" / "instances_train.json")
+    full = load_ytvis(root / TRAIN_FILES[layout])
     sub = load_ytvis(root / "annotations" / "instances_train_sub.json")
     mini = load_ytvis(root / "annotations" / "instances_minival.json")
     sub_ids, mini_ids = {v["id"] for v in sub["videos"]}, {v["id"] for v in mini["videos"]}
@@ -124,10 +135,13 @@ def test_bad_input_one_error_naming_file_and_item_no_output(tmp_path, toyvis_sma
 
 
 def test_not_a_youtube_vis_folder(tmp_path):
-    with pytest.raises(ObjPropError, match="no train/JPEGImages"):
+    with pytest.raises(ObjPropError, match="no train/ "):
         prepare_youtube_vis(tmp_path)
-    (tmp_path / "train" / "JPEGImages").mkdir(parents=True)
+    (tmp_path / "train").mkdir()
     with pytest.raises(ObjPropError, match="no train annotation file"):
+        prepare_youtube_vis(tmp_path)
+    (tmp_path / "train.json").write_text("{}")  # 2019's file, but no JPEGImages level
+    with pytest.raises(ObjPropError, match="not a YouTube-VIS 2019 folder: no train/JPEGImages"):
         prepare_youtube_vis(tmp_path)
 
 
@@ -143,20 +157,20 @@ def test_script_prints_summary_and_exits_2_on_bad_input(tmp_path, toyvis_small, 
         assert exit_.value.code == code
     captured = capsys.readouterr()
     assert "train_sub" in captured.out and "minival" in captured.out
-    assert "not a YouTube-VIS folder" in captured.err
+    assert "not a YouTube-VIS or OVIS folder" in captured.err
 
 
-@pytest.mark.parametrize("layout", ["2019", "2021"])
+@pytest.mark.parametrize("layout", ["2019", "2021", "ovis"])
 def test_the_official_valid_split_is_written_for_objprop_test(tmp_path, toyvis_small, layout):
     """With the valid split's video list (no annotations, as published) and frames, prepare
     writes annotations/instances_valid.json, and the `valid` split of that folder loads."""
     from objprop.config import load_config
     root = official(tmp_path, toyvis_small, layout)
-    shutil.copytree(toyvis_small / "valid", root / "valid")
+    shutil.copytree(toyvis_small / "valid" / ("JPEGImages" if layout == "ovis" else ""),
+                    root / "valid")
     valid = json.loads((toyvis_small / "annotations" / "instances_valid.json").read_text())
     valid.pop("annotations")
-    (root / ("valid.json" if layout == "2019" else "valid/instances.json")).write_text(
-        json.dumps(valid))
+    (root / VALID_FILES[layout]).write_text(json.dumps(valid))
     summary = prepare_youtube_vis(root, minival_videos=1)
     assert outputs(root) == ["instances_minival.json", "instances_train_sub.json",
                              "instances_valid.json"]
@@ -168,7 +182,36 @@ def test_the_official_valid_split_is_written_for_objprop_test(tmp_path, toyvis_s
     assert cfg.data.test.ann_file == str(root / "annotations" / "instances_valid.json")
     # a valid frame missing: one error, and nothing written at all
     shutil.rmtree(root / "annotations")
-    next((root / "valid" / "JPEGImages").rglob("*.jpg")).unlink()
+    next((root / "valid").rglob("*.jpg")).unlink()
     with pytest.raises(ObjPropError, match="frame file missing"):
         prepare_youtube_vis(root, minival_videos=1)
     assert outputs(root) == []
+
+
+@pytest.mark.parametrize("layout, config, classes", [
+    ("2021", "configs/objprop_r50_fpn_12e_youtubevis2021.py", 40),
+    ("ovis", "configs/objprop_r50_fpn_12e_ovis.py", OVIS_CATEGORIES),
+    ("ovis", "configs/masktrack_rcnn_r50_fpn_12e_ovis.py", OVIS_CATEGORIES)])
+def test_each_data_set_has_its_configs_and_the_class_count_is_checked(tmp_path, toyvis_small,
+                                                                      layout, config, classes):
+    """The prepared folder loads with its data set's config (OVIS: frames without a
+    JPEGImages level); the detector's classes must match the annotation file's categories."""
+    from objprop.config import load_config
+    from objprop.inference import build_test_dataset
+
+    def declare(gt, root):  # the fixture's category list as long as the data set's
+        gt["categories"] = [dict(id=k, name=f"c{k}") for k in range(1, classes + 1)]
+    root = official(tmp_path, toyvis_small, layout, edit=declare)
+    summary = prepare_youtube_vis(root, minival_videos=1)
+    assert summary["categories"] == classes
+    assert summary["layout"] == {"2021": "YouTube-VIS 2021", "ovis": "OVIS"}[layout]
+    cfg = load_config(config, data_root=root, test_split="minival")
+    assert cfg.model.roi_head.bbox_head.num_classes == classes
+    assert cfg.data.test.img_prefix == str(root / "train" / ("" if layout == "ovis"
+                                                             else "JPEGImages")).rstrip("/")
+    dataset = build_test_dataset(cfg)
+    assert len(dataset.CLASSES) == classes and len(dataset.vid_infos) == 1
+    other = "configs/objprop_r50_fpn_12e_youtubevis2019.py" if classes != 40 else \
+        "configs/objprop_r50_fpn_12e_ovis.py"
+    with pytest.raises(ObjPropError, match=r"categories but the config's detector has"):
+        build_test_dataset(load_config(other, data_root=root, test_split="minival"))

@@ -9,14 +9,18 @@ Accepted layouts under ``ROOT``::
 
     ROOT/train/JPEGImages/<video>/<frame>.jpg  +  ROOT/train.json             (2019)
     ROOT/train/JPEGImages/<video>/<frame>.jpg  +  ROOT/train/instances.json   (2021)
+    ROOT/train/<video>/<frame>.jpg             +  ROOT/annotations_train.json (OVIS)
     ROOT/train/JPEGImages/<video>/<frame>.jpg  +  ROOT/annotations/instances_train.json
                                                               (ToyVIS / already converted)
 
+(:data:`LAYOUTS`; the number of categories comes from the annotation file: 40 for either
+YouTube-VIS, a different set each year, 25 for OVIS; the configs of each data set say the
+same, and training and testing refuse a config whose detector has another number.)
 Writes ``OUT/instances_train_sub.json`` and ``OUT/instances_minival.json`` (``OUT``
 defaults to ``ROOT/annotations``, where ``objprop.config`` looks for the ``train_sub`` and
-``minival`` splits; both use the frames in ``ROOT/train/JPEGImages``), and, when the official
-valid split is there (``ROOT/valid.json`` or ``ROOT/valid/instances.json`` with
-``ROOT/valid/JPEGImages``), its video list as ``OUT/instances_valid.json``, so that
+``minival`` splits; both use the train frames), and, when the official valid split is there
+(``valid.json``, ``valid/instances.json`` or ``annotations_valid.json`` with its frames),
+its video list as ``OUT/instances_valid.json``, so that
 ``objprop test --split valid --out X.zip`` runs on it (its ground truth is not public:
 scores come from the evaluation server). Nothing is written
 unless every check passes, and each file is written under a temporary name then renamed.
@@ -31,20 +35,29 @@ from ..errors import ObjPropError
 from ..io import write_json_atomic
 from .ytvis import load_ytvis, summarize
 
-ANNOTATION_CANDIDATES = ("train.json", "train/instances.json",
-                         "annotations/instances_train.json")
-VALID_CANDIDATES = ("valid.json", "valid/instances.json")
+# (layout, train annotations, train frames, valid annotations, valid frames), first match wins
+LAYOUTS = (
+    ("YouTube-VIS 2019", "train.json", "train/JPEGImages", "valid.json", "valid/JPEGImages"),
+    ("YouTube-VIS 2021", "train/instances.json", "train/JPEGImages", "valid/instances.json",
+     "valid/JPEGImages"),
+    ("OVIS", "annotations_train.json", "train", "annotations_valid.json", "valid"),
+    ("converted", "annotations/instances_train.json", "train/JPEGImages", None, None),
+)
+ANNOTATION_CANDIDATES = tuple(layout[1] for layout in LAYOUTS)
 OUTPUT_FILES = {"train_sub": "instances_train_sub.json", "minival": "instances_minival.json",
                 "valid": "instances_valid.json"}
 IMAGE_CHECKS = ("exists", "header", "decode")
 MINIVAL_FRACTION = 0.1
 
 
-def find_train_annotations(root):
-    """The train annotation file of a YouTube-VIS root (2019, 2021 or converted names)."""
-    for name in ANNOTATION_CANDIDATES:
-        if (Path(root) / name).is_file():
-            return Path(root) / name
+def find_layout(root):
+    """The layout of ``root``: the first of :data:`LAYOUTS` whose train annotation file is
+    there, as (name, train annotations, train frames, valid annotations, valid frames) paths."""
+    root = Path(root)
+    for name, ann, frames, valid, valid_frames in LAYOUTS:
+        if (root / ann).is_file():
+            return (name, root / ann, root / frames, valid and root / valid,
+                    valid_frames and root / valid_frames)
     raise ObjPropError(f"no train annotation file (looked for {', '.join(ANNOTATION_CANDIDATES)})",
                        path=root)
 
@@ -101,10 +114,12 @@ def prepare_youtube_vis(root, out_dir=None, minival_videos=None, seed=0,
     ``minival_videos`` defaults to 10 % of the train videos (at least one).
     """
     root = Path(root)
-    frame_dir = root / "train" / "JPEGImages"
+    if not (root / "train").is_dir():
+        raise ObjPropError("not a YouTube-VIS or OVIS folder: no train/ (frames)", path=root)
+    layout, ann_file, frame_dir, valid_file, valid_frames = find_layout(root)
     if not frame_dir.is_dir():
-        raise ObjPropError("not a YouTube-VIS folder: no train/JPEGImages", path=root)
-    ann_file = find_train_annotations(root)
+        raise ObjPropError(f"not a {layout} folder: no {frame_dir.relative_to(root)}/",
+                           path=root)
     gt = load_ytvis(ann_file)
     if not gt["annotations"]:
         raise ObjPropError("the train annotation file has no annotations", path=ann_file)
@@ -116,15 +131,16 @@ def prepare_youtube_vis(root, out_dir=None, minival_videos=None, seed=0,
     source = ann_file.relative_to(root).as_posix()
     out_dir = Path(out_dir) if out_dir is not None else root / "annotations"
     splits = {"train_sub": train_ids, "minival": minival_ids}
-    summary = dict(root=str(root), annotation_file=str(ann_file), out_dir=str(out_dir),
-                   seed=seed, files={}, splits={})
+    summary = dict(root=str(root), layout=layout, annotation_file=str(ann_file),
+                   out_dir=str(out_dir), seed=seed, files={}, splits={},
+                   categories=len(gt["categories"]))
     parts = {split: subset(gt, vids, dict(source=source, split=split, seed=seed,
                                           minival_videos=minival_videos))
              for split, vids in splits.items()}
-    valid_file = find_valid_annotations(root)
-    if valid_file is not None:  # the official valid split: its video list, for `objprop test`
+    if valid_file is not None and valid_file.is_file():
+        # the official valid split: its video list, for `objprop test`
         valid = load_ytvis(valid_file)
-        check_frames(valid, root / "valid" / "JPEGImages", check_images)
+        check_frames(valid, valid_frames, check_images)
         parts["valid"] = dict(valid, info=dict(valid.get("info") or {}, split="valid",
                                                source=valid_file.relative_to(root).as_posix()))
     for split, part in parts.items():  # every check passed: now write
@@ -132,15 +148,6 @@ def prepare_youtube_vis(root, out_dir=None, minival_videos=None, seed=0,
         summary["files"][split] = str(path)
         summary["splits"][split] = summarize(part)
     return summary
-
-
-def find_valid_annotations(root):
-    """The official valid split's file (2019 ``valid.json``, 2021 ``valid/instances.json``:
-    videos and categories, no public annotations), or None."""
-    for name in VALID_CANDIDATES:
-        if (Path(root) / name).is_file():
-            return Path(root) / name
-    return None
 
 
 def format_summary(summary):
@@ -154,7 +161,8 @@ def format_summary(summary):
     rows += [f"{n:<{width}}  " + "  ".join(f"{splits[s]['per_class'][n]:>10}" for s in splits)
              for n in names]
     files = "\n".join(f"  {k}: {v}" for k, v in summary["files"].items())
-    return (f"YouTube-VIS at {summary['root']} (annotations {summary['annotation_file']}, "
+    return (f"{summary['layout']} at {summary['root']} (annotations "
+            f"{summary['annotation_file']}, {summary['categories']} categories, "
             f"seed {summary['seed']})\n{header}\n" + "\n".join(rows) + f"\nwrote:\n{files}")
 
 

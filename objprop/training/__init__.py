@@ -511,6 +511,7 @@ def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
     from ..io import write_json_atomic, write_text_atomic
     from .resume import RestoreRNGHook, build_train_loader, saved_rng_state
     from .runners import ATOMIC_RUNNERS
+    from ..config import check_num_classes
 
     rank, world = get_dist_info()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -533,6 +534,7 @@ def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
     logger.info(linear_lr_scaling(cfg, spg * world))
 
     dataset = build_dataset(cfg.data.train)
+    check_num_classes(cfg, dataset.CLASSES, cfg.data.train.ann_file)
     iters_per_epoch = -(-len(dataset) // (spg * world))
     note = adjust_schedule(cfg, max_iters, epochs, iters_per_epoch, explicit)
     if note:
