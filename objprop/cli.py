@@ -38,6 +38,11 @@ def _oracle(args):
     run_from_args(args)
 
 
+def _demo(args):
+    from .demo import run_from_args
+    run_from_args(args)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="objprop", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -72,6 +77,11 @@ def build_parser():
     o = sub.add_parser("oracle", help="Table 1: the oracle study")
     add_oracle_arguments(o)
     o.set_defaults(func=_oracle)
+    from .demo import add_demo_arguments
+    dm = sub.add_parser("demo", help="a trained model on your own video (file or frames) → "
+                        "overlay video + per-frame tracks JSON")
+    add_demo_arguments(dm)
+    dm.set_defaults(func=_demo)
     return p
 
 
