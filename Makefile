@@ -20,8 +20,8 @@ toyvis: setup
 # The whole book on the embedded ToyVIS data: every chapter executed through papermill
 # (results/*.json, book/_executed/*.ipynb), then the HTML report in _build/html.
 book: setup toyvis
-	@$(PY) -m objprop.book run --data $(DATA) --seed $(SEED) --seeds $(SEEDS)
-	@$(PY) -m objprop.book readme
+	@$(VENV)/bin/objprop book run --data $(DATA) --seed $(SEED) --seeds $(SEEDS)
+	@$(VENV)/bin/objprop book readme
 	@$(VENV)/bin/jupyter-book build . --path-output . -q
 	@echo "book: open _build/html/index.html"
 
@@ -29,7 +29,7 @@ book: setup toyvis
 # per variant and seed, measured on the tuning split: results/branch_variants.json, which the
 # propagation chapter shows. One training per variant and seed: not part of `make book`.
 variants: setup toyvis
-	@$(PY) -m objprop.book variants --data $(DATA) --seeds $(SEEDS)
+	@$(VENV)/bin/objprop book variants --data $(DATA) --seeds $(SEEDS)
 
 test: setup
 	@$(PY) -m pytest -q

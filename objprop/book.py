@@ -132,9 +132,9 @@ def run_book(smoke=False, chapters=None, out_dir=None, **kwargs):
     return timings
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m objprop.book")
-    sub = p.add_subparsers(dest="cmd", required=True)
+def add_book_arguments(p):
+    """The subcommands of ``objprop book`` (``python -m objprop.book`` is the same)."""
+    sub = p.add_subparsers(dest="book_command", required=True)
     r = sub.add_parser("run", help="execute the chapters (the book's main job)")
     r.add_argument("--data", default="data/toyvis")
     r.add_argument("--seed", type=int, default=0, help="ToyVIS's data seed")
@@ -156,47 +156,44 @@ def main(argv=None):
     v.add_argument("--split", default="tune")
     v.add_argument("--results", default="results")
     v.add_argument("--max-iters", type=int, help=argparse.SUPPRESS)  # smoke tests
-    args = p.parse_args(argv)
-    if args.cmd == "variants":
-        return run_variants(args)
-    if args.cmd == "run":
+    return p
+
+
+def run_from_args(args):
+    """What ``objprop book`` runs once its flags are parsed."""
+    if args.book_command == "variants":
+        run_variants(args)
+    elif args.book_command == "run":
         run_book(smoke=args.smoke, chapters=args.chapters, out_dir=args.out_dir,
                  data_root=args.data, seed=args.seed, seeds=args.seeds)
-    elif args.cmd == "readme":
-        from .errors import ObjPropError
+    elif args.book_command == "readme":
         from .report import update_readme
-        try:
-            update_readme(repo_root() / "README.md", args.results)
-        except ObjPropError as exc:
-            print(f"objprop.book: {exc}", file=sys.stderr)
-            return 2
+        update_readme(repo_root() / "README.md", args.results)
         print("[book] README results block rewritten from " + args.results)
     else:
         write_smoke_notebooks(args.out_dir)
-    return 0
+
+
+def main(argv=None):
+    """``python -m objprop.book ...`` = ``objprop book ...``; returns an exit status."""
+    from .cli import main as objprop
+    return objprop(["book", *(sys.argv[1:] if argv is None else argv)])
 
 
 def run_variants(args):
-    """``python -m objprop.book variants``: :func:`objprop.propagation.branch_variant_study`
-    over ``--seeds``, written to ``<results>/branch_variants.json`` for the propagation
-    chapter. Long (one training per variant and seed): not part of ``make book``."""
-    from .errors import ObjPropError
+    """``objprop book variants``: :func:`objprop.propagation.branch_variant_study` over
+    ``--seeds``, written to ``<results>/branch_variants.json`` for the propagation chapter.
+    Long (one training per variant and seed): not part of ``make book``."""
     from .io import write_json_atomic
     from .propagation import BRANCH_VARIANTS, branch_variant_study
     from .training import content_fingerprint
-    try:
-        rows = branch_variant_study(args.config, seeds=args.seeds, data_root=args.data,
-                                    split=args.split, max_iters=args.max_iters)
-        write_json_atomic(dict(config=args.config, split=args.split, seeds=args.seeds,
-                               max_iters=args.max_iters, variants=BRANCH_VARIANTS,
-                               fingerprint=content_fingerprint(args.config, args.data),
-                               rows=rows),
-                          Path(args.results) / "branch_variants.json", indent=2)
-    except ObjPropError as exc:
-        print(f"objprop.book: {exc}", file=sys.stderr)
-        return 2
+    rows = branch_variant_study(args.config, seeds=args.seeds, data_root=args.data,
+                                split=args.split, max_iters=args.max_iters)
+    write_json_atomic(dict(config=args.config, split=args.split, seeds=args.seeds,
+                           max_iters=args.max_iters, variants=BRANCH_VARIANTS,
+                           fingerprint=content_fingerprint(args.config, args.data), rows=rows),
+                      Path(args.results) / "branch_variants.json", indent=2)
     print(f"[variants] written to {Path(args.results) / 'branch_variants.json'}")
-    return 0
 
 
 def write_smoke_notebooks(out_dir):

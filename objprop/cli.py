@@ -43,6 +43,16 @@ def _demo(args):
     run_from_args(args)
 
 
+def _prepare(args):
+    from .data.prepare import run_from_args
+    run_from_args(args)
+
+
+def _book(args):
+    from .book import run_from_args
+    run_from_args(args)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="objprop", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -77,6 +87,18 @@ def build_parser():
     o = sub.add_parser("oracle", help="Table 1: the oracle study")
     add_oracle_arguments(o)
     o.set_defaults(func=_oracle)
+    from .data.prepare import add_prepare_arguments
+    pr = sub.add_parser("prepare", help="real YouTube-VIS 2019/2021 or OVIS: check the layout, "
+                        "write the train_sub / minival (and valid) splits")
+    add_prepare_arguments(pr)
+    pr.set_defaults(func=_prepare)
+
+    from .book import add_book_arguments
+    bk = sub.add_parser("book", help="the book: run the chapters, rewrite the README block, "
+                        "regenerate the smoke notebooks, train the branch variants")
+    add_book_arguments(bk)
+    bk.set_defaults(func=_book)
+
     from .demo import add_demo_arguments
     dm = sub.add_parser("demo", help="a trained model on your own video (file or frames) → "
                         "overlay video + per-frame tracks JSON")

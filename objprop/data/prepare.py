@@ -25,7 +25,6 @@ its video list as ``OUT/instances_valid.json``, so that
 scores come from the evaluation server). Nothing is written
 unless every check passes, and each file is written under a temporary name then renamed.
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -166,9 +165,9 @@ def format_summary(summary):
             f"seed {summary['seed']})\n{header}\n" + "\n".join(rows) + f"\nwrote:\n{files}")
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="prepare_youtube_vis", description=__doc__.split("\n")[0])
-    p.add_argument("--root", required=True, help="YouTube-VIS folder (official layout)")
+def add_prepare_arguments(p):
+    """Flags of ``objprop prepare`` (and ``data_scripts/prepare_youtube_vis.py``)."""
+    p.add_argument("--root", required=True, help="YouTube-VIS / OVIS folder (official layout)")
     p.add_argument("--out", help="output folder (default: ROOT/annotations)")
     p.add_argument("--minival-videos", type=int,
                    help="videos held out as mini-validation (default: 10%% of train)")
@@ -178,14 +177,15 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    """``data_scripts/prepare_youtube_vis.py``: returns an exit status (2 on bad input)."""
-    args = build_parser().parse_args(argv)
-    try:
-        summary = prepare_youtube_vis(args.root, args.out, args.minival_videos, args.seed,
-                                      args.check_images)
-    except ObjPropError as exc:
-        print(f"prepare_youtube_vis: error: {exc}", file=sys.stderr)
-        return 2
+def run_from_args(args):
+    """What ``objprop prepare`` runs once its flags are parsed."""
+    summary = prepare_youtube_vis(args.root, args.out, args.minival_videos, args.seed,
+                                  args.check_images)
     print(format_summary(summary))
-    return 0
+    return summary
+
+
+def main(argv=None):
+    """``data_scripts/prepare_youtube_vis.py``: ``objprop prepare``; returns an exit status."""
+    from ..cli import main as objprop
+    return objprop(["prepare", *(sys.argv[1:] if argv is None else argv)])

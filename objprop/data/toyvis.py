@@ -25,7 +25,6 @@ instances (and bars) in front, as RLE with string counts; a frame where fewer th
 Deterministic: each video draws from its own generator seeded by (seed, split, index), so
 the same seed writes the same bytes, and adding videos does not change existing ones.
 """
-import argparse
 import json
 import math
 import os
@@ -501,13 +500,6 @@ def run_from_args(args):
 
 
 def toyvis_main(argv=None):
-    """Stand-alone entry point (``data_scripts/make_toyvis.py``); returns an exit status."""
-    parser = add_toyvis_arguments(argparse.ArgumentParser(
-        prog="make_toyvis", description="Write the ToyVIS synthetic data set."))
-    args = parser.parse_args(argv)
-    try:
-        run_from_args(args)
-    except ObjPropError as exc:
-        print(f"make_toyvis: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    """``data_scripts/make_toyvis.py``: ``objprop make-toyvis``; returns an exit status."""
+    from ..cli import main as objprop
+    return objprop(["make-toyvis", *(sys.argv[1:] if argv is None else argv)])
