@@ -6,6 +6,8 @@ DATA ?= data/toyvis
 SEED ?= 0
 # training seeds: every trained method runs once per seed; tables show mean ± std over them
 SEEDS ?= 0 1 2
+# seeds of the authors' preset (0: not trained; 1 adds its training and fidelity rows)
+AUTHORS_SEEDS ?= 0
 STAMP = $(wildcard $(VENV)/.objprop-setup-*)
 
 .PHONY: setup book test toyvis clean-book bench variants
@@ -20,7 +22,7 @@ toyvis: setup
 # The whole book on the embedded ToyVIS data: every chapter executed through papermill
 # (results/*.json, book/_executed/*.ipynb), then the HTML report in _build/html.
 book: setup toyvis
-	@$(VENV)/bin/objprop book run --data $(DATA) --seed $(SEED) --seeds $(SEEDS)
+	@$(VENV)/bin/objprop book run --data $(DATA) --seed $(SEED) --seeds $(SEEDS) --authors-seeds $(AUTHORS_SEEDS)
 	@$(VENV)/bin/objprop book readme
 	@$(VENV)/bin/jupyter-book build . --path-output . -q
 	@echo "book: open _build/html/index.html"

@@ -404,7 +404,8 @@ def filling_study(config, results_dir, data_root, split="valid", max_videos=None
     ``dict(runs=[...])``, one scored run per (variant, seed) in the form
     :mod:`objprop.report` aggregates (``method``, ``seed``, ``stats``, ``stability``) plus
     its ``funnel``. ``tuned_options`` (the fill rule chosen on the tuning split) adds the
-    variant *ObjProp (tuned fill rule)*: the same weights with those options, scored here."""
+    variant *ObjProp (tuned fill rule)*: the same weights with those options, scored here
+    (or, when they are the config's own values, the *ObjProp* run under that name)."""
     from .config import load_config
     from .evaluation import stability_metrics, ytvis_evaluate
     from .evaluation.funnel import filling_funnel
@@ -440,7 +441,11 @@ def filling_study(config, results_dir, data_root, split="valid", max_videos=None
                                  "oracle") else model.prop_cfg["max_fill"] if name == "ObjProp"
                                  else 0)))
         runs[-1]["oracle_fills"] = n
-        if tuned_options:
+        paper_rule = tuned_options is not None and all(
+            model.prop_cfg.get(k.rsplit(".", 1)[-1]) == v for k, v in tuned_options.items())
+        if tuned_options and paper_rule:  # the paper's rule won: its runs, not a rerun
+            runs.append(dict(runs[-2], method=TUNED))
+        elif tuned_options:
             tuned = score_method(TUNED, config, find_checkpoint(config, results_dir, seed=seed),
                                  data_root, split, results_dir, max_videos=max_videos,
                                  progress=False, cfg_options=tuned_options, seed=seed)

@@ -225,14 +225,18 @@ def test_linear_lr_scaling_message():
 
 def test_max_iters_compresses_toy_schedule_and_stops_paper_schedule():
     from objprop.config import load_config
-    toy = load_config(TOY)
+    toy, full = load_config(TOY), load_config(TOY)
+    n = full.runner.max_iters
+    scaled = lambda k: max(1, round(k * 60 / n))  # noqa: E731  (the schedule, in proportion)
     training.adjust_schedule(toy, max_iters=60)
-    assert toy.runner.max_iters == 60 and list(toy.lr_config.step) == [45, 55]
-    assert toy.lr_config.warmup_iters == 5 and toy.checkpoint_config.interval == 20
-    assert toy.log_config.interval == 10
+    assert toy.runner.max_iters == 60
+    assert list(toy.lr_config.step) == [scaled(k) for k in full.lr_config.step] == [45, 55]
+    assert toy.lr_config.warmup_iters == scaled(full.lr_config.warmup_iters) < 60 / 4
+    assert toy.checkpoint_config.interval == scaled(full.checkpoint_config.interval) < 60
+    assert toy.log_config.interval == full.log_config.interval  # never rescaled
     kept = load_config(TOY)
     training.adjust_schedule(kept, max_iters=60, explicit=["checkpoint_config.interval"])
-    assert kept.checkpoint_config.interval == 200
+    assert kept.checkpoint_config.interval == full.checkpoint_config.interval
     paper = load_config(str(ROOT / "configs" / "objprop_r50_fpn_12e_youtubevis2019.py"))
     training.adjust_schedule(paper, max_iters=1000, iters_per_epoch=100)
     assert paper.runner == dict(type="IterBasedRunner", max_iters=1000)
