@@ -196,7 +196,7 @@ def run_demo(input_path, config, checkpoint, out, score_thr=0.3, fps=None, devic
 
     from .config import load_config
     from .data.ytvis import encode_mask
-    from .inference import build_model
+    from .inference import build_model, frame_inputs
     from .io import write_json_atomic
     from .vis import draw_instances
     if fps is not None and not fps > 0:
@@ -209,6 +209,7 @@ def run_demo(input_path, config, checkpoint, out, score_thr=0.3, fps=None, devic
     cfg = load_config(config)
     model = build_model(cfg, checkpoint, device=device)
     names = list(getattr(model, "CLASSES", None) or [])
+    model_device = next(model.parameters()).device
     pipeline = frame_pipeline(cfg)
     sink = VideoOutput(out, rate) if to_video else FolderOutput(out)
     per_frame, tracks, filled = [], set(), 0
@@ -216,15 +217,10 @@ def run_demo(input_path, config, checkpoint, out, score_thr=0.3, fps=None, devic
         with torch.no_grad():
             for t, rgb in enumerate(tqdm(source, total=source.length, unit="frame",
                                          desc="demo", disable=not progress)):
-                data = pipeline(dict(img=np.ascontiguousarray(rgb[..., ::-1]), video_id=1,
-                                     frame_id=t, is_first=t == 0,
-                                     vid_len=source.length or -1))
-                img = data["img"][0] if isinstance(data["img"], list) else data["img"]
-                metas = data["img_metas"][0] if isinstance(data["img_metas"], list) else \
-                    data["img_metas"]
-                metas = metas.data if hasattr(metas, "data") else metas
-                res = model.simple_test(img[None].to(next(model.parameters()).device),
-                                        [metas])[0]
+                img, metas = frame_inputs(pipeline(dict(
+                    img=np.ascontiguousarray(rgb[..., ::-1]), video_id=1, frame_id=t,
+                    is_first=t == 0, vid_len=source.length or -1)))
+                res = model.simple_test(img[None].to(model_device), [metas])[0]
                 keep = [k for k, s in enumerate(res["scores"]) if float(s) >= score_thr]
                 masks = [np.asarray(res["masks"][k], bool) for k in keep]
                 entry = []

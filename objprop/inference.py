@@ -122,6 +122,14 @@ def results_min_frames(model):
                .get("min_frames", 1))
 
 
+def frame_inputs(data):
+    """(image tensor, img_metas dict) of one frame through a test pipeline (the
+    MultiScaleFlipAug lists unwrapped, the metas' DataContainer opened)."""
+    img = data["img"][0] if isinstance(data["img"], list) else data["img"]
+    metas = data["img_metas"][0] if isinstance(data["img_metas"], list) else data["img_metas"]
+    return img, (metas.data if hasattr(metas, "data") else metas)
+
+
 def run_inference(model, dataset, hook_factory=None, progress=True, on_frame=None,
                   video_ids=None):
     """Run ``model`` online over ``dataset``; returns the YouTube-VIS results list.
@@ -145,11 +153,7 @@ def run_inference(model, dataset, hook_factory=None, progress=True, on_frame=Non
     with torch.no_grad():
         for idx in indices:
             vi, fi = dataset.frame_index[idx]
-            data = dataset[idx]
-            img = data["img"][0] if isinstance(data["img"], list) else data["img"]
-            metas = data["img_metas"][0] if isinstance(data["img_metas"], list) else \
-                data["img_metas"]
-            metas = metas.data if hasattr(metas, "data") else metas
+            img, metas = frame_inputs(dataset[idx])
             if acc is None or acc.video is not dataset.vid_infos[vi]:
                 if acc is not None:
                     results.extend(acc.results())

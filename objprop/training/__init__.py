@@ -509,7 +509,7 @@ def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
     from mmdet.datasets import build_dataset
     from mmdet.models import build_detector
     from ..io import write_json_atomic, write_text_atomic
-    from .resume import RestoreRNGHook, build_train_loader, saved_rng_state
+    from .resume import build_train_loader
     from .runners import ATOMIC_RUNNERS
     from ..config import check_num_classes
 
@@ -600,14 +600,8 @@ def _train(config, data_root, work_dir, gpus, procs, resume, max_iters, epochs,
     recorder = _parts()["RunRecorder"]()
     runner.register_hook(recorder, priority="LOWEST")
 
-    if resume_from:
+    if resume_from:  # weights, optimizer, iteration and random states (runners.py)
         runner.resume(resume_from, map_location="cpu")
-        state = saved_rng_state(resume_from)
-        if state is not None:
-            runner.register_hook(RestoreRNGHook(state), priority="HIGHEST")
-        else:
-            logger.info(f"resume: {resume_from} holds no random states (an older checkpoint):"
-                        f" the resumed run will not repeat the uninterrupted one exactly")
     resumed_at = runner.iter
     # built after resuming: an iteration-based run reads on after the batches already used
     loader = build_train_loader(dataset, spg, cfg.data.workers_per_gpu, seed, cfg.runner.type,

@@ -50,12 +50,6 @@ def set_rng_state(state):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def saved_rng_state(checkpoint):
-    """The random states a checkpoint stored (None for checkpoints written before they were)."""
-    meta = torch.load(checkpoint, map_location="cpu", weights_only=True).get("meta") or {}
-    return meta.get(RNG_KEY)
-
-
 @HOOKS.register_module()
 class RestoreRNGHook(Hook):
     """Restores a checkpoint's random states once, at the start of the first epoch of the

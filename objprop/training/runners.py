@@ -9,7 +9,9 @@ config's ``runner.type`` (``ATOMIC_RUNNERS``), so configs keep mmcv's names.
 * ``meta['iter']`` is the number of *completed* iterations for both runner kinds (mmcv's
   ``IterBasedRunner`` saves from ``after_train_iter``, before it counts the iteration, and
   stores one less, which makes a resumed run repeat an iteration).
-* ``meta['rng_state']`` holds the random states (:mod:`objprop.training.resume`).
+* ``meta['rng_state']`` holds the random states (:mod:`objprop.training.resume`); ``resume``
+  reads them from the checkpoint it loads and registers a :class:`RestoreRNGHook` that puts
+  them back before the first batch.
 """
 import os
 from pathlib import Path
@@ -17,11 +19,28 @@ from pathlib import Path
 from mmcv.runner import RUNNERS, EpochBasedRunner, IterBasedRunner, save_checkpoint
 
 from ..io import atomic_path
-from .resume import RNG_KEY, rng_state
+from .resume import RNG_KEY, RestoreRNGHook, rng_state
 
 
 class _AtomicCheckpoints:
-    """``save_checkpoint`` for both runner kinds (see the module docstring)."""
+    """``save_checkpoint`` and ``resume`` for both runner kinds (see the module docstring)."""
+
+    _loaded_meta = None
+
+    def load_checkpoint(self, filename, *args, **kwargs):
+        checkpoint = super().load_checkpoint(filename, *args, **kwargs)
+        self._loaded_meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
+        return checkpoint
+
+    def resume(self, checkpoint, *args, **kwargs):
+        super().resume(checkpoint, *args, **kwargs)
+        state = (self._loaded_meta or {}).get(RNG_KEY)
+        if state is not None:
+            self.register_hook(RestoreRNGHook(state), priority="HIGHEST")
+        else:
+            self.logger.info(f"resume: {checkpoint} holds no random states (an older "
+                             f"checkpoint): the resumed run will not repeat the "
+                             f"uninterrupted one exactly")
 
     def save_checkpoint(self, out_dir, filename_tmpl=None, save_optimizer=True, meta=None,
                         create_symlink=True):
