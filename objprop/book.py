@@ -145,8 +145,8 @@ def add_book_arguments(p):
     r.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                    help="training seeds: every trained method runs once per seed")
     r.add_argument("--authors-seeds", type=int, default=DEFAULT_AUTHORS_SEEDS,
-                   help="seeds the authors' preset trains on (0: not trained; it costs "
-                        "about a sixth of the build)")
+                   help="seeds the authors' preset trains on (0: not trained; see "
+                        "DEFAULT_AUTHORS_SEEDS)")
     r.add_argument("--smoke", action="store_true", help="tiny budget (regression tests)")
     r.add_argument("--chapters", nargs="*", choices=CHAPTERS)
     r.add_argument("--out-dir")
