@@ -82,7 +82,16 @@ if ! ls "$WHEEL_DIR"/mmcv_full-*.whl >/dev/null 2>&1; then
 else
   echo "[setup] mmcv-full wheel from cache: $WHEEL_DIR"
 fi
-step mmcv-install "${PIP[@]}" install -c constraints.txt "$WHEEL_DIR"/mmcv_full-*.whl
+# mmcv's wheel asks for opencv-python; its cv2/ would overwrite the pinned
+# opencv-python-headless's, and resolving it fetched up to three 70 MB wheels (a CI run ran out
+# of disk there). So the wheel goes in without its requirements, which are listed here instead
+# (its METADATA: addict, numpy, packaging, Pillow, pyyaml, yapf, opencv-python>=3), with the
+# headless OpenCV standing in for opencv-python.
+install_mmcv() {
+  "${PIP[@]}" install -c constraints.txt --no-deps "$WHEEL_DIR"/mmcv_full-*.whl
+  "${PIP[@]}" install -c constraints.txt addict numpy packaging pillow pyyaml yapf opencv-python-headless
+}
+step mmcv-install install_mmcv
 
 step packages "${PIP[@]}" install -c constraints.txt -e ".[book,test]"
 
