@@ -87,9 +87,22 @@ def execute_chapter(name, parameters, out_dir, log=print):
                         kernel_name="python3", progress_bar=False, log_output=False,
                         stdout_file=sys.stdout if name in STREAMED else None,
                         request_save_on_cell_execute=False)
+    _hide_injected_parameters(tmp)
     tmp.replace(out)
     log(f"[book] {name}: done in {time.time() - t0:.0f} s -> {out}")
     return out
+
+
+def _hide_injected_parameters(path):
+    """Collapse papermill's injected-parameters cell in the HTML (jupyter-book's
+    ``hide-cell`` tag: a toggle shows it); the downloadable notebook keeps it as it is."""
+    import nbformat
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]
+    nbformat.write(nb, str(path))
 
 
 def _as_ipynb(nb, out_dir, name):

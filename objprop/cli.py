@@ -1,5 +1,6 @@
 """`objprop`: one command, one subcommand per step of the book. Thin: flags → library."""
 import argparse
+import importlib
 import sys
 
 from .errors import ObjPropError
@@ -12,45 +13,29 @@ def _doctor(args):
     require_gpu_support(args.gpus, report)
 
 
-def _make_toyvis(args):
-    from .data.toyvis import run_from_args
-    run_from_args(args)
-
-
 def _evaluate(args):
     from .evaluation import evaluate_files, format_table
     metrics = evaluate_files(args.gt, args.results, args.out)
     print(format_table(metrics))
 
 
-def _train(args):
-    from .training import run_from_args
-    run_from_args(args)
-
-
-def _test(args):
-    from .inference import run_from_args
-    run_from_args(args)
-
-
-def _oracle(args):
-    from .oracle import run_from_args
-    run_from_args(args)
-
-
-def _demo(args):
-    from .demo import run_from_args
-    run_from_args(args)
-
-
-def _prepare(args):
-    from .data.prepare import run_from_args
-    run_from_args(args)
-
-
-def _book(args):
-    from .book import run_from_args
-    run_from_args(args)
+# the subcommands whose flags and work live in a library module: (name, help, module, the
+# module's function that adds the flags); each module's ``run_from_args(args)`` does the work
+SUBCOMMANDS = [
+    ("make-toyvis", "write the embedded synthetic data set", "objprop.data.toyvis",
+     "add_toyvis_arguments"),
+    ("train", "train a model (CPU, or N GPUs / several machines via torchrun)",
+     "objprop.training", "add_train_arguments"),
+    ("test", "online inference over a split → YouTube-VIS results", "objprop.inference",
+     "add_test_arguments"),
+    ("oracle", "Table 1: the oracle study", "objprop.oracle", "add_oracle_arguments"),
+    ("prepare", "real YouTube-VIS 2019/2021 or OVIS: check the layout, write the train_sub / "
+     "minival (and valid) splits", "objprop.data.prepare", "add_prepare_arguments"),
+    ("book", "the book: run the chapters, rewrite the README block, regenerate the smoke "
+     "notebooks, train the branch variants", "objprop.book", "add_book_arguments"),
+    ("demo", "a trained model on your own video (file or frames) → overlay video + "
+     "per-frame tracks JSON", "objprop.demo", "add_demo_arguments"),
+]
 
 
 def build_parser():
@@ -62,48 +47,17 @@ def build_parser():
                    help="fail unless this many GPUs can be used with mmcv's CUDA ops")
     d.set_defaults(func=_doctor)
 
-    t = sub.add_parser("make-toyvis", help="write the embedded synthetic data set")
-    from .data.toyvis import add_toyvis_arguments
-    add_toyvis_arguments(t)
-    t.set_defaults(func=_make_toyvis)
-
-    e = sub.add_parser("evaluate", help="YouTube-VIS metrics + temporal stability")
+    e = sub.add_parser("evaluate", help="YouTube-VIS metrics, temporal stability, HOTA / DetA / AssA")
     e.add_argument("--gt", required=True)
     e.add_argument("--results", required=True)
     e.add_argument("--out")
     e.set_defaults(func=_evaluate)
 
-    from .training import add_train_arguments
-    tr = sub.add_parser("train", help="train a model (CPU, or N GPUs via torchrun)")
-    add_train_arguments(tr)
-    tr.set_defaults(func=_train)
-
-    from .inference import add_test_arguments
-    te = sub.add_parser("test", help="online inference over a split → YouTube-VIS results")
-    add_test_arguments(te)
-    te.set_defaults(func=_test)
-
-    from .oracle import add_oracle_arguments
-    o = sub.add_parser("oracle", help="Table 1: the oracle study")
-    add_oracle_arguments(o)
-    o.set_defaults(func=_oracle)
-    from .data.prepare import add_prepare_arguments
-    pr = sub.add_parser("prepare", help="real YouTube-VIS 2019/2021 or OVIS: check the layout, "
-                        "write the train_sub / minival (and valid) splits")
-    add_prepare_arguments(pr)
-    pr.set_defaults(func=_prepare)
-
-    from .book import add_book_arguments
-    bk = sub.add_parser("book", help="the book: run the chapters, rewrite the README block, "
-                        "regenerate the smoke notebooks, train the branch variants")
-    add_book_arguments(bk)
-    bk.set_defaults(func=_book)
-
-    from .demo import add_demo_arguments
-    dm = sub.add_parser("demo", help="a trained model on your own video (file or frames) → "
-                        "overlay video + per-frame tracks JSON")
-    add_demo_arguments(dm)
-    dm.set_defaults(func=_demo)
+    for name, help_text, module, add_arguments in SUBCOMMANDS:
+        mod = importlib.import_module(module)
+        sp = sub.add_parser(name, help=help_text)
+        getattr(mod, add_arguments)(sp)
+        sp.set_defaults(func=mod.run_from_args)
     return p
 
 

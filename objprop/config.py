@@ -1,4 +1,6 @@
-"""Loading mmdet-style configs, re-pointed at a data folder and split."""
+"""Loading mmdet-style configs, re-pointed at a data folder and split, with
+``--cfg-options`` parsed as mmcv parses them."""
+import argparse
 from pathlib import Path
 
 from .errors import ObjPropError
@@ -78,16 +80,32 @@ def load_config(config, data_root=None, cfg_options=None, train_split=None, test
     return cfg
 
 
-def parse_cfg_options(items):
-    """``["a.b=1", "c=x"]`` → ``{"a.b": 1, "c": "x"}`` (values parsed as Python literals)."""
-    import ast
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ObjPropError(f"--cfg-options expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError):
-            out[k] = v
-    return out
+class CfgOptionsAction(argparse.Action):
+    """``KEY=VALUE ...`` → dict, each value parsed by mmcv's ``DictAction`` (imported when
+    the flag is used, so that ``objprop``'s other subcommands do not load torch for it); an
+    item without ``=`` is an argparse error (one line, exit 2), not DictAction's traceback."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmcv import DictAction
+        options = {}
+        for item in values:
+            if "=" not in item:
+                raise argparse.ArgumentError(self, f"expects KEY=VALUE items, got {item!r}")
+            key, value = item.split("=", 1)
+            options[key] = DictAction._parse_iterable(value)
+        setattr(namespace, self.dest, options)
+
+
+def parse_cfg_options(options):
+    """``--cfg-options`` as a dict: a dict is returned as is; ``["a.b=1", "c=(1,2)"]`` is
+    parsed as the command line parses it (mmcv's ``DictAction``)."""
+    if not options:
+        return {}
+    if isinstance(options, dict):
+        return dict(options)
+    p = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    p.add_argument("--cfg-options", nargs="+", action=CfgOptionsAction, default={})
+    try:
+        return p.parse_args(["--cfg-options", *map(str, options)]).cfg_options
+    except argparse.ArgumentError as exc:
+        raise ObjPropError(f"--cfg-options {exc.message}") from None

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import CfgOptionsAction
 from .errors import ObjPropError
 from .evaluation import STAT_NAMES
 from .hooks import FrameHook
@@ -309,20 +310,20 @@ def _fmt(v, signed=False):
 def table1_markdown(table, paper=True):
     """Table 1 as markdown: the measured rows (percent) and, with ``paper``, the paper's mAP
     and gain for the same oracle combination beside them."""
-    heads = ["Row", "Oracles", *(h for h, _ in TABLE1_COLUMNS)]
+    from .tables import markdown_table
+    columns = [("Oracles", "oracles"), *TABLE1_COLUMNS]
     if paper:
-        heads += ["paper mAP", "paper gain"]
-    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
+        columns += [("paper mAP", "paper_AP"), ("paper gain", "paper_gain")]
+    rows = []
     for r in table["rows"]:
-        cells = [r["name"], ", ".join(r["oracles"]) or "none"]
-        cells += [_fmt(r.get(k), signed=(k == "gain")) for _, k in TABLE1_COLUMNS]
+        row = {k: _fmt(r.get(k), signed=(k == "gain")) for _, k in TABLE1_COLUMNS}
+        row.update(name=r["name"], oracles=", ".join(r["oracles"]) or "none")
         if paper:
-            p = _paper_row(r["oracles"])
-            cells += [_fmt(p["AP"]), _fmt(p["gain"], True)] if p else ["–", "–"]
-        lines.append("| " + " | ".join(cells) + " |")
-    if paper:
-        lines += ["", f"Paper: {PAPER_TABLE1_SOURCE}."]
-    return "\n".join(lines)
+            p = _paper_row(r["oracles"]) or dict(AP=None, gain=None)
+            row.update(paper_AP=_fmt(p["AP"]), paper_gain=_fmt(p["gain"], True))
+        rows.append(row)
+    text = markdown_table(rows, columns, first=("Row", "name"), extra=())
+    return text + (f"\n\nPaper: {PAPER_TABLE1_SOURCE}." if paper else "")
 
 
 def _added(table):
@@ -386,16 +387,17 @@ def add_oracle_arguments(p):
     p.add_argument("--match-iou", type=float, default=0.5,
                    help="IoU for assigning a detection to a GT instance when no box/class "
                         "oracle snapped it")
-    p.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE")
+    p.add_argument("--cfg-options", nargs="+", default={}, metavar="KEY=VALUE",
+                   action=CfgOptionsAction,
+                   help="test-time config overrides (mmcv's DictAction syntax)")
     p.add_argument("--device", default="cpu")
 
 
 def run_from_args(args):
-    from .config import parse_cfg_options
     rows = None if not args.oracles else args.oracles
     table = run_oracle_study(args.config, args.checkpoint, args.data, split=args.split,
                              out_dir=args.out, rows=rows, max_videos=args.max_videos,
-                             progress=True, cfg_options=parse_cfg_options(args.cfg_options),
+                             progress=True, cfg_options=args.cfg_options or None,
                              device=args.device, match_iou=args.match_iou)
     print(table1_markdown(table))
     print()

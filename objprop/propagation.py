@@ -397,6 +397,16 @@ def tune_fill_rule(config, results_dir, data_root, grid, split="tune", max_video
     return dict(split=split, seed=seed, rows=rows, chosen=rows[best]["options"])
 
 
+def _scored(gt, results):
+    """The 12 stats and the stability metrics of a results list made here (one set of
+    per-frame intersections for both)."""
+    from .evaluation import stability_metrics, ytvis_evaluate
+    from .evaluation.tracks import VideoPairs
+    pairs = VideoPairs(gt, results)
+    return dict(stats=ytvis_evaluate(gt, results, per_category=False, pairs=pairs),
+                stability=stability_metrics(gt, results, pairs=pairs))
+
+
 def filling_study(config, results_dir, data_root, split="valid", max_videos=None,
                   tuned_options=None):
     """The filling funnel of MaskTrack R-CNN, and of ObjProp with and without filling and
@@ -407,7 +417,6 @@ def filling_study(config, results_dir, data_root, split="valid", max_videos=None
     variant *ObjProp (tuned fill rule)*: the same weights with those options, scored here
     (or, when they are the config's own values, the *ObjProp* run under that name)."""
     from .config import load_config
-    from .evaluation import stability_metrics, ytvis_evaluate
     from .evaluation.funnel import filling_funnel
     from .inference import build_model, build_test_dataset
     from .data.ytvis import load_results
@@ -434,8 +443,7 @@ def filling_study(config, results_dir, data_root, split="valid", max_videos=None
         for (name, _), res, scored in variants:
             keep = {k: scored[k] for k in ("stats", "stability", "stability_at_score",
                                            "inference_seconds", "frames") if k in scored} \
-                if scored else dict(stats=ytvis_evaluate(gt, res, per_category=False),
-                                    stability=stability_metrics(gt, res))
+                if scored else _scored(gt, res)
             runs.append(dict(keep, method=name, seed=seed,
                              funnel=filling_funnel(gt, res, max_fill=None if name.endswith(
                                  "oracle") else model.prop_cfg["max_fill"] if name == "ObjProp"
@@ -611,15 +619,15 @@ def branch_variant_study(config, variants=None, seeds=(0, 1, 2), data_root=None,
     from .config import load_config
     from .data.ytvis import load_ytvis
     from .inference import build_model, build_test_dataset
-    from .training import run_dir, train_subprocess
+    from .training import TrainSettings, run_dir, train_subprocess
     variants = BRANCH_VARIANTS if variants is None else variants
     rows = []
     for name, options in variants.items():
         for seed in seeds:
             root = Path(work_root) / "variants" / _slug(name) if options else Path(work_root)
-            summary = train_subprocess(
+            summary = train_subprocess(TrainSettings(
                 config, data_root, work_dir=run_dir(root, config, seed), seed=seed,
-                max_iters=max_iters, cfg_options=[f"{k}={v!r}" for k, v in options.items()] or None, log=log)
+                resume=True, max_iters=max_iters, cfg_options=options), log=log)
             cfg = load_config(config, data_root=data_root, test_split=split,
                               cfg_options=options or None)
             model = build_model(cfg, summary["checkpoint"])

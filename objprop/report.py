@@ -10,6 +10,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from .errors import ObjPropError
+from .tables import markdown_table  # noqa: F401  (the book's one table formatter)
 from .evaluation.hota import TRACKING_SCORE_THR
 
 PAPER_TABLE2_SOURCE = ("Chakravarthy et al., Table 2: YouTube-VIS 2019 validation set, "
@@ -73,6 +74,7 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
     """
     from .config import load_config
     from .evaluation import stability_metrics, ytvis_evaluate
+    from .evaluation.tracks import VideoPairs
     from .inference import build_model, build_test_dataset, run_inference, set_max_fill
     from .io import write_json_atomic
     cfg = load_config(config, data_root=data_root, test_split=split,
@@ -90,14 +92,15 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
                                 else f"results_{slug}_seed{seed}.json")
     write_json_atomic(results, res_path)
     gt = subset_gt(cfg.data.test.ann_file, ids)
-    metrics = ytvis_evaluate(gt, results)
+    pairs = VideoPairs(gt, results)   # per-frame intersections shared by every metric
+    metrics = ytvis_evaluate(gt, results, pairs=pairs)
     return dict(method=name, seed=seed, config=str(config), checkpoint=str(checkpoint), fill=fill,
                 cfg_options=dict(cfg_options or {}),
                 results=str(res_path), ann_file=cfg.data.test.ann_file, video_ids=ids,
                 stats={k: v for k, v in metrics.items() if k != "per_category_AP"},
                 per_category_AP=metrics.get("per_category_AP", {}),
-                stability=stability_metrics(gt, results),
-                stability_at_score=stability_metrics(gt, results,
+                stability=stability_metrics(gt, results, pairs=pairs),
+                stability_at_score=stability_metrics(gt, results, pairs=pairs,
                                                      score_thr=STABILITY_SCORE_THR),
                 filled_frames=int(sum(sum(r.get("filled", [])) for r in results)),
                 inference_seconds=round(seconds, 3),
@@ -363,25 +366,6 @@ def table2_rows(measured, data_name="ToyVIS"):
         rows.append(dict(r, source=f"measured here ({data_name}), {r['seeds']} "
                                    f"seed{'s' if r['seeds'] > 1 else ''}"))
     return rows
-
-
-def markdown_table(rows, columns, first=("Method", "method"), extra=(("Source", "source"),),
-                   digits=1):
-    """A markdown table of dict rows; ``columns`` are (header, key) pairs. A float cell with
-    a ``<key>_std`` beside it (see :func:`summary_rows`) reads ``mean ± std``."""
-    cols = [first, *columns, *extra]
-    lines = ["| " + " | ".join(h for h, _ in cols) + " |",
-             "|" + "|".join("---" for _ in cols) + "|"]
-    for r in rows:
-        cells = []
-        for _, k in cols:
-            v, sd = r.get(k, ""), r.get(f"{k}_std")
-            if isinstance(v, float):
-                cells.append(f"{v:.{digits}f}" + ("" if sd is None else f" ± {sd:.{digits}f}"))
-            else:
-                cells.append(str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def plot_table2(rows):

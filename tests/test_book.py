@@ -122,6 +122,10 @@ def test_html_report_renders_tables_and_figures(built_book, tmp_path):
             target = (pages[name].parent / src).resolve()
             assert target.is_file() and target.stat().st_size > 2000, src
     assert "36.0" in _dom(pages["evaluation"])  # the paper's row is quoted beside ours
+    # papermill's injected parameters are collapsed; the page offers its notebook
+    train = _dom(pages["train"])
+    assert re.search(r'class="[^"]*tag_injected-parameters[^"]*tag_hide-cell', train)
+    assert re.search(r'href="[^"]*train\.ipynb"', train)
     assert "claims.html" in _dom(html / "book" / "_executed" / "intro.html")  # linked
     for name in STATIC_PAGES:  # reference pages: rendered from MyST, with their tables
         static = html / "book" / "_executed" / f"{name}.html"

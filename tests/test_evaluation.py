@@ -118,26 +118,11 @@ def crowd_case(crowd):
     return gt, results
 
 
-def ytvoseval_iou_seq(d_seq, g_seq):
-    """Transcribed from youtubevos/cocoapi ``PythonAPI/pycocotools/ytvoseval.py``
-    ``computeIoU`` (lines 200–214): the plain video IoU, crowd or not (the ``iscrowd`` list
-    of line 198 is never used: ``maskUtils.iou(d,g,iscrowd)`` is commented out, line 199)."""
-    import pycocotools.mask as maskUtils
-    i = .0
-    u = .0
-    for d, g in zip(d_seq, g_seq):
-        if d and g:
-            i += maskUtils.area(maskUtils.merge([d, g], True))
-            u += maskUtils.area(maskUtils.merge([d, g], False))
-        elif not d and g:
-            u += maskUtils.area(g)
-        elif d and not g:
-            u += maskUtils.area(d)
-    return i / u if u > .0 else .0
-
-
-def ytvoseval_ious(dets, gts):
-    return np.array([[ytvoseval_iou_seq(d.rles, g.rles) for g in gts] for d in dets])
+# the official evaluator's video IoU, transcribed from youtubevos/cocoapi ytvoseval.py
+# computeIoU (lines 200-217) in objprop.evaluation.tracks: the plain video IoU, crowd or not
+# (the iscrowd list of line 198 is never used: ``maskUtils.iou(d,g,iscrowd)`` is commented
+# out, line 199)
+ytvoseval_ious = tracks.video_ious_ytvoseval
 
 
 def test_crowd_tracks_use_the_plain_video_iou_as_the_official_evaluator():
@@ -162,7 +147,6 @@ def test_crowd_iou_is_the_plain_video_iou_summed_over_frames():
     gts = tracks.gt_tracks(gt)[1]
     assert tracks.video_ious(dets, gts)[0, 0] == pytest.approx(24 / 208)
     assert ytvoseval_ious(dets, gts)[0, 0] == pytest.approx(24 / 208)
-    assert tracks.video_ious_reference(dets, gts)[0, 0] == pytest.approx(24 / 208)
 
 
 def area_case():
@@ -323,11 +307,12 @@ def test_parity_with_cocoeval_on_one_frame_videos(seed):
         assert got[n] == pytest.approx(expected[n], abs=1e-6), n
 
 
-def test_batched_ious_match_the_per_frame_loop_on_multi_frame_videos():
-    rng = np.random.default_rng(3)
-    h, w, n = 30, 40, 5
+def multi_frame_case(seed=3, videos=(1, 2), h=30, w=40, n=5):
+    """Videos of n frames, 3 objects each (some crowds, absent frames), one shifted result
+    per object with dropped frames and a random score."""
+    rng = np.random.default_rng(seed)
     anns, results = [], []
-    for v in (1, 2):
+    for v in videos:
         for _ in range(3):
             masks = [None if rng.random() < 0.2 else random_blob(rng, h, w)
                      for _ in range(n)]
@@ -338,14 +323,16 @@ def test_batched_ious_match_the_per_frame_loop_on_multi_frame_videos():
                                 np.roll(m, int(rng.integers(-3, 4)), axis=1)
                                 for m in masks], video=v, cat=anns[-1]["cat"],
                                score=float(rng.random())))
-    gt = make_gt([(n, h, w)] * 2, anns)
+    return make_gt([(n, h, w)] * len(videos), anns), results
+
+
+def test_batched_ious_match_the_per_frame_loop_on_multi_frame_videos():
+    gt, results = multi_frame_case()
     gts, dts = tracks.gt_tracks(gt), tracks.result_tracks(gt, results)
     for v in (1, 2):
         np.testing.assert_allclose(tracks.video_ious(dts[v], gts[v]),
-                                   tracks.video_ious_reference(dts[v], gts[v]), atol=1e-12)
-        np.testing.assert_allclose(tracks.video_ious(dts[v], gts[v]),
                                    ytvoseval_ious(dts[v], gts[v]), atol=1e-12)
-    ref = evaluate_tracks(gt, gts, dts, iou_fn=tracks.video_ious_reference)
+    ref = evaluate_tracks(gt, gts, dts, iou_fn=ytvoseval_ious, per_video=False)
     got = ytvis_evaluate(gt, results)
     assert {n: got[n] for n in STAT_NAMES} == pytest.approx(
         {n: ref[n] for n in STAT_NAMES}, abs=1e-12)
@@ -459,6 +446,23 @@ def test_evaluate_files_with_empty_results_writes_zeros(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["AP"] == 0 and saved["stability"]["matched_fraction"] == 0
     assert "AP" in format_table(metrics)
+
+
+def test_one_results_file_computes_its_intersections_once(tmp_path, monkeypatch):
+    """`objprop evaluate` scores the 12 stats, stability and HOTA from one set of per-frame
+    intersections per video, with the numbers each metric gives alone."""
+    from objprop.evaluation.hota import tracking_metrics
+    gt, results = multi_frame_case(seed=5, videos=(1, 2, 3))
+    alone = dict(ytvis_evaluate(gt, results), stability=stability_metrics(gt, results),
+                 tracking=tracking_metrics(gt, results))
+    calls, real = [], tracks.frame_intersections
+    monkeypatch.setattr(tracks, "frame_intersections",
+                        lambda dets, gts: calls.append(len(dets)) or real(dets, gts))
+    shared = evaluate_files(write(tmp_path / "gt.json", gt), write(tmp_path / "res.json",
+                                                                     results))
+    assert len(calls) == len(gt["videos"])
+    assert {k: shared[k] for k in alone} == alone
+    assert 0 < alone["AP"] < 1 and alone["stability"]["matched_fraction"] > 0
 
 
 def test_evaluate_files_refuses_ground_truth_without_annotations(tmp_path):

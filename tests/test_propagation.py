@@ -102,7 +102,7 @@ def test_branch_variants_train_apart_and_are_measured_per_seed(toyvis_small, tmp
     assert all(0 <= r["iou"] <= 1 and r["n"] > 0 for r in rows)
     trained = tmp_path / "work" / "variants" / "mask_loss_weight_5" / "objprop_r18_fpn_toy"
     summary = json.loads((trained / "seed0" / "train_summary.json").read_text())
-    assert "model.prop_head.loss_prop_mask_weight=5.0" in summary["request"]["cfg_options"]
+    assert summary["request"]["cfg_options"] == {"model.prop_head.loss_prop_mask_weight": 5.0}
     assert (tmp_path / "work" / "objprop_r18_fpn_toy" / "seed0" / "latest.pth").exists()
     table = propagation.branch_variants_table(rows)
     assert table.count("| mask loss weight 5 |") == len({r["frames"] for r in rows})

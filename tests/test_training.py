@@ -61,6 +61,68 @@ def test_two_cpu_processes_train_the_toy_model_with_gloo(toyvis_small, tmp_path)
     assert [e["global_iter"] for e in entries] == [1, 2]
 
 
+def _free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_nodes_on_loopback_train_as_one_world(toyvis_small, tmp_path):
+    """``--nnodes 2``: two `objprop train` commands, one per "node" (here both on loopback,
+    sharing the work folder as nodes share storage), meet at the rank-0 node's address
+    through torchrun's static rendezvous and train one world of 2 processes."""
+    wd, port = tmp_path / "shared", _free_port()
+    common = ["--config", TOY, "--data", toyvis_small, "--procs", 1, "--nnodes", 2,
+              "--master-addr", "127.0.0.1", "--master-port", port, "--max-iters", 2,
+              "--samples-per-gpu", 1, "--work-dir", wd, "--cfg-options", SMALL]
+    nodes = [subprocess.Popen([sys.executable, "-m", "objprop.cli", "train",
+                               *map(str, common), "--node-rank", str(rank)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+             for rank in (0, 1)]
+    outs = [node.communicate(timeout=900)[0] for node in nodes]
+    for node, out in zip(nodes, outs):
+        assert node.returncode == 0, out[-4000:]
+    assert "node 0 of 2 (rendezvous at 127.0.0.1" in outs[0]
+    assert "node 1 of 2 (rendezvous at 127.0.0.1" in outs[1]
+    assert "lr 0.0003 for batch 2 (the config's base batch; no scaling)" in outs[0]
+    summary = json.loads((wd / "train_summary.json").read_text())
+    assert (summary["world_size"], summary["nnodes"], summary["batch"]) == (2, 2, 2)
+    assert summary["iters"] == 2 and summary["complete"]
+    assert load_ckpt(summary["checkpoint"])["meta"]["iter"] == 2
+
+
+def test_settings_are_listed_once_and_round_trip_through_the_command_line():
+    """Every TrainSettings field is a flag of `objprop train`; the argv a relaunch builds
+    from the settings parses back into equal settings (mmcv's DictAction value syntax)."""
+    from dataclasses import fields
+    from objprop.cli import build_parser
+    settings = training.TrainSettings(
+        TOY, data_root="data/somewhere", procs=2, nnodes=2, node_rank=1,
+        master_addr="10.1.2.3", master_port=29600, resume=True, max_iters=7,
+        samples_per_gpu=1, seed=3,
+        cfg_options=["data.train.ref_frame_range=(1,1)", "lr_config.warmup=None",
+                     "optimizer.lr=0.05", "model.neck.in_channels=[8,16]",
+                     "load_from=/ckpt/iter_2.pth"])
+    assert settings.cfg_options == {
+        "data.train.ref_frame_range": (1, 1), "lr_config.warmup": None, "optimizer.lr": 0.05,
+        "model.neck.in_channels": [8, 16], "load_from": "/ckpt/iter_2.pth"}
+    parsed = build_parser().parse_args(["train", *settings.argv()])
+    assert {f.name for f in fields(training.TrainSettings)} <= set(vars(parsed))
+    assert training.TrainSettings.from_args(parsed) == settings
+    assert settings.world_size == 4
+    # torchrun: static rendezvous for several nodes, --standalone for one
+    many = training.torchrun_command(settings)
+    assert "--standalone" not in many and "--nnodes=2" in many and "--node-rank=1" in many
+    assert "--master-addr=10.1.2.3" in many and "--master-port=29600" in many
+    assert "--nproc-per-node=2" in many
+    worker = build_parser().parse_args(many[many.index("objprop.cli") + 1:])
+    assert training.TrainSettings.from_args(worker) == settings.replace(launcher="pytorch")
+    one = training.torchrun_command(settings.replace(nnodes=1, node_rank=0))
+    assert "--standalone" in one and not any(a.startswith("--nnodes") for a in one)
+
+
 # --------------------------------------------------------------------------- (b) 2x1 == 1x2
 
 @DETECTORS.register_module(force=True)
@@ -126,8 +188,9 @@ def test_two_processes_of_one_image_step_like_one_process_of_two(toyvis_small, t
     atol 1e-5 (float32 reductions in a different order), while the step itself moves them by
     more than 1e-3."""
     cfg = probe_config(tmp_path)
-    one = training.train(str(cfg), data_root=str(toyvis_small), work_dir=str(tmp_path / "one"),
-                         max_iters=1, samples_per_gpu=2, cfg_options=PROBE_OPTIONS)
+    one = training.train(training.TrainSettings(
+        str(cfg), data_root=str(toyvis_small), work_dir=str(tmp_path / "one"), max_iters=1,
+        samples_per_gpu=2, cfg_options=PROBE_OPTIONS))
     run = objprop_train("--config", cfg, "--data", toyvis_small, "--procs", 2,
                         "--max-iters", 1, "--samples-per-gpu", 1,
                         "--work-dir", tmp_path / "two", "--cfg-options", *PROBE_OPTIONS)
@@ -178,9 +241,9 @@ def test_killed_run_resumes_to_the_same_iteration(toyvis_small, tmp_path):
     resumed = json.loads((wd / "train_summary.json").read_text())
     assert resumed["resumed_from"] == killed_at and resumed["iters_run"] == 6 - killed_at
 
-    whole = training.train(BASELINE, data_root=str(toyvis_small),
-                           work_dir=str(tmp_path / "whole"), max_iters=6, samples_per_gpu=1,
-                           cfg_options=["checkpoint_config.interval=2", SMALL])
+    whole = training.train(training.TrainSettings(
+        BASELINE, data_root=str(toyvis_small), work_dir=str(tmp_path / "whole"), max_iters=6,
+        samples_per_gpu=1, cfg_options=["checkpoint_config.interval=2", SMALL]))
     for summary in (resumed, whole):
         assert summary["iters"] == 6 and summary["complete"]
         assert Path(summary["checkpoint"]).name == "iter_6.pth"
@@ -252,6 +315,9 @@ def test_max_iters_compresses_toy_schedule_and_stops_paper_schedule():
     (["--config", TOY, "--cfg-options", "model.backbone.depht=18"], "depht"),
     (["--config", TOY, "--gpus", 0, "--procs", 2, "--epochs", 1, "--max-iters", 2],
      "not both"),
+    (["--config", TOY, "--nnodes", 2, "--node-rank", 2], "--node-rank"),
+    (["--config", TOY, "--nnodes", 2, "--master-port", 70000], "--master-port"),
+    (["--config", TOY, "--cfg-options", "optimizer.lr"], "KEY=VALUE"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, toyvis_small):
     if "--data" not in args:
@@ -263,6 +329,19 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, toyvis_small):
     errors = [ln for ln in run.stderr.splitlines() if ln.startswith("objprop train: error:")]
     assert len(errors) == 1 and needle in errors[0], run.stderr
     assert run.stderr.strip().splitlines()[-1] == errors[0]
+
+
+def test_resume_from_a_damaged_checkpoint_is_one_line(toyvis_small, tmp_path):
+    wd = tmp_path / "damaged"
+    wd.mkdir()
+    (wd / "iter_2.pth").write_bytes(b"PK\x03\x04 cut short by a full disk")
+    run = objprop_train("--config", BASELINE, "--data", toyvis_small, "--max-iters", 4,
+                        "--work-dir", wd, "--resume", timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("objprop train: error:") and "iter_2.pth" in last
+    assert "not a readable PyTorch checkpoint" in last
+    assert not (wd / "train_summary.json").exists()
 
 
 # --------------------------------------------------------------------------- (f) the chapter
@@ -285,7 +364,10 @@ def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(toyvis
     assert runs[4]["work_dir"] == training.run_dir(tmp_path / "work", TOY, 1)
     # the authors' ObjProp starts from this seed's MaskTrack R-CNN checkpoint, as they did
     authors = json.loads((Path(runs[2]["work_dir"]) / training.SUMMARY_NAME).read_text())
-    assert f"load_from={runs[0]['checkpoint']}" in authors["request"]["cfg_options"]
+    assert authors["request"]["cfg_options"]["load_from"] == runs[0]["checkpoint"]
+    # the effective configuration of each run: the schedule as this run compressed it
+    effective = training.effective_config(runs[1])
+    assert "max_iters=2" in effective and "prop_head" in effective
     for r in runs:
         assert r["iters"] == 2 and not r["skipped"] and Path(r["checkpoint"]).is_file()
         assert r["s_per_iter"] > 0 and "loss" in r["final_losses"]
@@ -296,9 +378,9 @@ def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(toyvis
     assert find_checkpoint(TOY, tmp_path / "results", seed=1) == runs[4]["checkpoint"]
     assert find_checkpoint(TOY, tmp_path / "results") == runs[1]["checkpoint"]
     said = []
-    again = training.train_subprocess(TOY, data_root=str(toyvis_small),
-                                      work_dir=runs[4]["work_dir"], max_iters=2, seed=1,
-                                      cfg_options=[SMALL], log=said.append)
+    again = training.train_subprocess(training.TrainSettings(
+        TOY, data_root=str(toyvis_small), work_dir=runs[4]["work_dir"], max_iters=2, seed=1,
+        resume=True, cfg_options=[SMALL]), log=said.append)
     assert again["skipped"] and "not re-training" in said[0]
 
 

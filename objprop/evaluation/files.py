@@ -4,6 +4,7 @@ from ..errors import ObjPropError
 from ..io import write_json_atomic
 from .hota import tracking_metrics
 from .stability import stability_metrics
+from .tracks import VideoPairs
 from .ytvis_eval import STAT_NAMES, ytvis_evaluate
 
 
@@ -23,9 +24,10 @@ def evaluate_files(gt_path, results_path, out_path=None):
                            "(the official valid/test splits ship without them: use a "
                            "minival split)", path=gt_path)
     results = load_results(results_path, gt)
-    metrics = ytvis_evaluate(gt, results)
-    metrics["stability"] = stability_metrics(gt, results)
-    metrics["tracking"] = tracking_metrics(gt, results)
+    pairs = VideoPairs(gt, results)   # every metric reads the same per-frame intersections
+    metrics = ytvis_evaluate(gt, results, pairs=pairs)
+    metrics["stability"] = stability_metrics(gt, results, pairs=pairs)
+    metrics["tracking"] = tracking_metrics(gt, results, pairs=pairs)
     metrics.update({k: metrics["tracking"][k] for k in ("HOTA", "DetA", "AssA")})
     metrics["gt"], metrics["results"] = str(gt_path), str(results_path)
     metrics["n_results"] = len(results)

@@ -15,8 +15,9 @@ and combined as its YouTube-VIS runner does:
   ``cls_comb_cls_av``, what its runner reports for YouTube-VIS);
 * HOTA, DetA and AssA are the means over TrackEval's localisation thresholds α.
 
-The per-frame intersections come from :func:`objprop.evaluation.tracks.frame_intersections`
-(one batched RLE call per frame), not from TrackEval's loader. Results below
+The per-frame intersections come from :class:`objprop.evaluation.tracks.VideoPairs` (one
+batched RLE call per frame, shared with the other metrics of the file), not from TrackEval's
+loader. Results below
 ``score_thr`` are dropped first: every result is a track here, and a low-score false
 positive costs as much as a confident one (AP ranks them instead).
 ``tests/test_hota.py`` checks the numbers against TrackEval's own YouTube-VIS runner.
@@ -24,7 +25,7 @@ positive costs as much as a confident one (AP ranks them instead).
 import numpy as np
 
 from ..errors import ObjPropError
-from .tracks import frame_intersections, gt_tracks, result_tracks
+from .tracks import VideoPairs
 
 TRACKING_SCORE_THR = 0.5
 # what `objprop evaluate` reports (top-level keys), from TrackEval's field names
@@ -44,12 +45,10 @@ def _metrics():
             "Identity": trackeval.metrics.Identity(quiet)}
 
 
-def sequence_data(dets, gts, n_frames):
+def sequence_data(dets, gts, n_frames, inter):
     """TrackEval's per-sequence input for one category of one video: detections per frame
     (tracks with a mask there), ids relabelled 0..n-1 over the tracks that appear, and the
-    (G_t, D_t) mask IoUs."""
-    inter = frame_intersections(dets, gts) if dets and gts else \
-        np.zeros((n_frames, len(dets), len(gts)))
+    (G_t, D_t) mask IoUs from ``inter``, the (F, D, G) intersections."""
     d_present = np.stack([d.present for d in dets]) if dets else np.zeros((0, n_frames), bool)
     g_present = np.stack([g.present for g in gts]) if gts else np.zeros((0, n_frames), bool)
     d_ids = np.cumsum(d_present.any(1)) - 1   # relabel: tracks that appear, in order
@@ -70,21 +69,26 @@ def sequence_data(dets, gts, n_frames):
     return data
 
 
-def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR):
+def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR, pairs=None):
     """HOTA, DetA, AssA, LocA (means over α), MOTA, IDSW and IDF1 of ``results`` on ``gt``,
     TrackEval's class-averaged combination over ``gt``'s categories, results with a score
-    below ``score_thr`` dropped. Values in [0, 1] (MOTA may be negative; IDSW a count)."""
+    below ``score_thr`` dropped. Values in [0, 1] (MOTA may be negative; IDSW a count).
+    ``pairs``: the :class:`~objprop.evaluation.tracks.VideoPairs` of ``gt`` and ``results``,
+    shared with the caller's other metrics."""
     metrics = _metrics()
-    kept = [r for r in results if r["score"] >= score_thr]
-    gts, dets = gt_tracks(gt), result_tracks(gt, kept)
+    if pairs is None:
+        pairs = VideoPairs(gt, [r for r in results if r["score"] >= score_thr])
+    gts, dets = pairs.gt_by_video, pairs.dt_by_video
     lengths = {v["id"]: v["length"] for v in gt["videos"]}
     per_class = {}
     for cat in gt["categories"]:
         by_video = {name: {} for name in metrics}
         for vid in gts:
-            data = sequence_data([d for d in dets[vid] if d.category_id == cat["id"]],
-                                 [g for g in gts[vid] if g.category_id == cat["id"]],
-                                 lengths[vid])
+            di = [i for i, d in enumerate(dets[vid])
+                  if d.category_id == cat["id"] and d.score >= score_thr]
+            gi = [j for j, g in enumerate(gts[vid]) if g.category_id == cat["id"]]
+            data = sequence_data([dets[vid][i] for i in di], [gts[vid][j] for j in gi],
+                                 lengths[vid], pairs.intersections(vid, di, gi))
             for name, metric in metrics.items():
                 by_video[name][vid] = metric.eval_sequence(data)
         per_class[cat["name"]] = {name: metrics[name].combine_sequences(by_video[name])

@@ -59,9 +59,9 @@ def _jitter(det, gt):
                                 _consecutive_ious(gt, frames))))
 
 
-def _video_stats(gts, dets, hard, iou_thr, acc):
-    """Add one video's per-track numbers to the accumulator ``acc``."""
-    inter = T.frame_intersections(dets, gts)
+def _video_stats(gts, dets, hard, iou_thr, acc, inter):
+    """Add one video's per-track numbers to the accumulator ``acc``; ``inter``: the (F, D,
+    G) intersections of ``dets`` and ``gts``."""
     vious = T.video_ious(dets, gts, inter)
     for g, gt in enumerate(gts):
         if gt.iscrowd:
@@ -95,28 +95,35 @@ def _by_score(dets):
     return [dets[i] for i in order]
 
 
-def _accumulate(gt, results, iou_thr):
-    gt_by_video, dt_by_video = T.gt_tracks(gt), T.result_tracks(gt, results)
+def _accumulate(gt, pairs, iou_thr, score_thr=None):
     acc = dict(n_gt=0, matched=0, missed_frames=[], flicker=[], fragmentation=[],
                jitter=[], hard_hits=[], easy_hits=[])
     for v in gt["videos"]:
-        _video_stats(gt_by_video[v["id"]], _by_score(dt_by_video[v["id"]]),
-                     v.get("hard_frames") or {}, iou_thr, acc)
+        dets = pairs.dt_by_video[v["id"]]
+        # highest score first (stable), so ties in IoU go to the more confident track
+        order = [i for i in np.argsort([-d.score for d in dets], kind="mergesort")
+                 if score_thr is None or dets[i].score >= score_thr]
+        _video_stats(pairs.gt_by_video[v["id"]], [dets[i] for i in order],
+                     v.get("hard_frames") or {}, iou_thr, acc,
+                     pairs.intersections(v["id"], dets=order))
     return acc
 
 
-def stability_metrics(gt, results, iou_thr=0.5, score_thr=None):
+def stability_metrics(gt, results, iou_thr=0.5, score_thr=None, pairs=None):
     """Temporal-stability metrics of ``results`` (see the module docstring).
 
     Returns ``n_gt_tracks``, ``matched_fraction``, ``missed_frames``, ``flicker``,
     ``fragmentation``, ``jitter`` and, when any video lists ``hard_frames``,
     ``recall_easy_frames`` and ``recall_hard_frames``. ``score_thr`` keeps only results
     scoring at least that much (then ``score_thr`` is in the output too): what a user who
-    shows confident tracks sees, and a number low-score tracks cannot improve.
+    shows confident tracks sees, and a number low-score tracks cannot improve. ``pairs``:
+    the :class:`~objprop.evaluation.tracks.VideoPairs` of ``gt`` and ``results``, shared
+    with the caller's other metrics.
     """
-    if score_thr is not None:
-        results = [r for r in results if r["score"] >= score_thr]
-    acc = _accumulate(gt, results, iou_thr)
+    if pairs is None:
+        pairs = T.VideoPairs(gt, results if score_thr is None
+                             else [r for r in results if r["score"] >= score_thr])
+    acc = _accumulate(gt, pairs, iou_thr, score_thr)
     out = dict(n_gt_tracks=acc["n_gt"],
                matched_fraction=acc["matched"] / acc["n_gt"] if acc["n_gt"] else None,
                **{k: _mean(acc[k]) for k in

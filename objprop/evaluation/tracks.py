@@ -3,8 +3,8 @@
 Both the YouTube-VIS stats and the stability metrics compare every result track with every
 ground-truth track of the same video and category. The costly part is the mask overlap;
 this module does it once per frame for all pairs at a time (one ``pycocotools.mask.iou``
-call on compressed RLEs), never per pair and frame in Python, and keeps the per-frame
-intersections so the stability metrics can reuse them.
+call on compressed RLEs), never per pair and frame in Python, and :class:`VideoPairs` keeps
+the per-frame intersections so that every metric of one results file reuses them.
 
 Video-level IoU as in the YouTube-VIS fork of the COCO API (``ytvoseval.py``)::
 
@@ -97,6 +97,40 @@ def result_tracks(gt, results):
     return out
 
 
+class VideoPairs:
+    """The tracks of one ground truth and one results file, and the per-frame intersections
+    of every result track with every ground-truth track of its video (all categories):
+    computed once per video, on first use, and shared by the 12 stats
+    (:func:`objprop.evaluation.ytvis_evaluate`), the stability metrics and the tracking
+    metrics, which each computed them again before."""
+
+    def __init__(self, gt, results):
+        self.gt_by_video = gt_tracks(gt)
+        self.dt_by_video = result_tracks(gt, results)
+        self.n_frames = {v["id"]: v["length"] for v in gt["videos"]}
+        self._inter = {}
+
+    def intersections(self, vid, dets=None, gts=None):
+        """(F, D, G) pixel counts |d_f ∩ g_f| of video ``vid``: its result tracks
+        ``dets`` (indices into ``dt_by_video[vid]``, in that order; default all) against
+        its ground-truth tracks ``gts`` (default all)."""
+        if vid not in self._inter:
+            inter = frame_intersections(self.dt_by_video[vid], self.gt_by_video[vid])
+            if not inter.shape[0]:   # no track on either side
+                inter = np.zeros((self.n_frames[vid],) + inter.shape[1:])
+            self._inter[vid] = inter
+        inter = self._inter[vid]
+        if dets is not None:
+            inter = inter[:, np.asarray(dets, dtype=int)]
+        if gts is not None:
+            inter = inter[:, :, np.asarray(gts, dtype=int)]
+        return inter
+
+    def video_ious(self, vid):
+        """(D, G) video IoUs of all of ``vid``'s result and ground-truth tracks."""
+        return video_ious(self.dt_by_video[vid], self.gt_by_video[vid], self.intersections(vid))
+
+
 def frame_intersections(dets, gts):
     """(F, D, G) pixel counts |d_f ∩ g_f|: one batched RLE call per frame.
 
@@ -148,24 +182,32 @@ def frame_ious(inter, det, gt, d_index, g_index):
     return np.divide(i, union, out=np.zeros_like(i), where=both & (union > 0))
 
 
-def video_ious_reference(dets, gts):
-    """The slow, obviously-right video IoU: per pair, per frame, decode both masks and
-    count pixels, as ``ytvoseval.computeIoU`` loops. Only the benchmark and the tests use
-    it, to check ``video_ious`` against it."""
-    import pycocotools.mask as mask_utils
-    ious = np.zeros((len(dets), len(gts)))
-    for i, det in enumerate(dets):
-        for j, gt in enumerate(gts):
-            inter = union = 0.0
-            for rd, rg in zip(det.rles, gt.rles):
-                md = None if rd is None else mask_utils.decode(rd).astype(bool)
-                mg = None if rg is None else mask_utils.decode(rg).astype(bool)
-                if md is not None and mg is not None:
-                    inter += np.logical_and(md, mg).sum()
-                    union += np.logical_or(md, mg).sum()
-                elif md is not None:
-                    union += md.sum()
-                elif mg is not None:
-                    union += mg.sum()
-            ious[i, j] = inter / union if union > 0 else 0.0
+def video_ious_ytvoseval(dets, gts):
+    """The official evaluator's video IoU, transcribed: youtubevos/cocoapi
+    ``PythonAPI/pycocotools/ytvoseval.py`` lines 200-217 (``iou_seq`` and its loop over
+    every (result, ground truth) pair), on the tracks' RLEs (``None`` where a frame has no
+    mask, as the file's null). Per pair and frame, an RLE merge for the intersection and one
+    for the union. The tests and ``benchmarks/bench_eval.py`` check :func:`video_ious`
+    against it."""
+    import pycocotools.mask as maskUtils
+
+    def iou_seq(d_seq, g_seq):
+        i = .0
+        u = .0
+        for d, g in zip(d_seq, g_seq):
+            if d and g:
+                i += maskUtils.area(maskUtils.merge([d, g], True))
+                u += maskUtils.area(maskUtils.merge([d, g], False))
+            elif not d and g:
+                u += maskUtils.area(g)
+            elif d and not g:
+                u += maskUtils.area(d)
+        iou = i / u if u > .0 else .0
+        return iou
+
+    d = [t.rles for t in dets]
+    g = [t.rles for t in gts]
+    ious = np.zeros([len(d), len(g)])
+    for i, j in np.ndindex(ious.shape):
+        ious[i, j] = iou_seq(d[i], g[j])
     return ious

@@ -15,8 +15,9 @@ crowd track's ``ignore`` flag set as COCOeval sets it (line 117).
 
 Where we differ from ``ytvoseval.py`` on purpose (numbers unchanged):
 
-* the IoU is computed once per frame for all pairs (``tracks.frame_intersections``), not
-  per pair and frame in Python: same numbers, much faster;
+* the IoU is computed once per frame for all pairs (``tracks.frame_intersections``, kept
+  by ``tracks.VideoPairs`` for the other metrics of the same file), not per pair and frame
+  in Python: same numbers (``tracks.video_ious_ytvoseval``, the transcription, checks it);
 * internal ids start at 1 for ground truth too, so an annotation with id 0 cannot be
   mistaken for "unmatched" by COCOeval's ``dtm == 0`` test.
 """
@@ -37,7 +38,8 @@ AREA_LABELS = ["all", "small", "medium", "large"]
 MAX_DETS = [1, 10, 100]
 
 
-def _video_cocoeval(gt_by_video, dt_by_video, cat_ids, iou_fn, per_video=True):
+def _video_cocoeval(gt_by_video, dt_by_video, cat_ids, iou_fn, per_video=True,
+                    video_iou=None):
     """A pycocotools ``COCOeval`` whose "images" are videos and whose IoU is ``iou_fn``.
 
     ``gt_by_video`` / ``dt_by_video``: ``{video_id: [Track]}``; ``iou_fn(dets, gts)``
@@ -46,7 +48,11 @@ def _video_cocoeval(gt_by_video, dt_by_video, cat_ids, iou_fn, per_video=True):
     once per video for all its tracks (fewer, larger batched calls; pairs across categories
     cost little since pycocotools skips masks whose boxes do not overlap) and slice the
     matrix per category; else once per (video, category), as ytvoseval does.
+    ``video_iou(vid)``: the per-video matrix from elsewhere (shared intersections).
     """
+    if video_iou is None:
+        def video_iou(vid):
+            return iou_fn(dt_by_video[vid], gt_by_video[vid])
     from pycocotools.cocoeval import COCOeval
 
     class VideoCOCOeval(COCOeval):
@@ -80,7 +86,7 @@ def _video_cocoeval(gt_by_video, dt_by_video, cat_ids, iou_fn, per_video=True):
             if not per_video:
                 return iou_fn([d["track"] for d in dt], [g["track"] for g in gt])
             if vid not in self._video_ious:
-                self._video_ious[vid] = iou_fn(dt_by_video[vid], gt_by_video[vid])
+                self._video_ious[vid] = video_iou(vid)
             return self._video_ious[vid][np.ix_([d["index"] for d in dt],
                                                 [g["index"] for g in gt])]
 
@@ -113,13 +119,15 @@ def _per_category_ap(ev, names):
 
 
 def evaluate_tracks(gt, gt_by_video, dt_by_video, per_category=True, iou_fn=None,
-                    per_video=True):
+                    per_video=True, video_iou=None):
     """The stats from prepared tracks; ``iou_fn`` and ``per_video`` swap the IoU and its
-    batching (the benchmark's slow reference uses them). See ``ytvis_evaluate``."""
+    batching (the benchmark's transcription of the official IoU uses them), ``video_iou``
+    gives each video's matrix (:meth:`tracks.VideoPairs.video_ious`). See
+    ``ytvis_evaluate``."""
     iou_fn = iou_fn or T.video_ious
     cat_ids = [c["id"] for c in gt["categories"]]
     ev = _run_quietly(_video_cocoeval(gt_by_video, dt_by_video, cat_ids, iou_fn,
-                                      per_video))
+                                      per_video, video_iou))
     out = {name: float(v) for name, v in zip(STAT_NAMES, ev.stats)}
     if per_category:
         out["per_category_AP"] = _per_category_ap(
@@ -127,14 +135,17 @@ def evaluate_tracks(gt, gt_by_video, dt_by_video, per_category=True, iou_fn=None
     return out
 
 
-def ytvis_evaluate(gt, results, per_category=True):
+def ytvis_evaluate(gt, results, per_category=True, pairs=None):
     """The 12 YouTube-VIS stats of ``results`` against ``gt`` (both parsed and validated,
     e.g. by ``objprop.data.ytvis``).
 
     Returns ``{name: value for name in STAT_NAMES}`` (fractions in [0, 1], -1 where the
     setting has no ground truth, e.g. ``APl`` without large objects) plus, with
     ``per_category``, ``per_category_AP``: ``{category name: AP or -1}``. Empty
-    ``results`` give 0 wherever there is ground truth.
+    ``results`` give 0 wherever there is ground truth. ``pairs``: the
+    :class:`~objprop.evaluation.tracks.VideoPairs` of ``gt`` and ``results``, when the
+    caller scores the same file with other metrics too.
     """
-    return evaluate_tracks(gt, T.gt_tracks(gt), T.result_tracks(gt, results),
-                           per_category=per_category)
+    pairs = pairs or T.VideoPairs(gt, results)
+    return evaluate_tracks(gt, pairs.gt_by_video, pairs.dt_by_video,
+                           per_category=per_category, video_iou=pairs.video_ious)

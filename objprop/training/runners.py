@@ -1,6 +1,6 @@
 """mmcv runners whose checkpoints are whole, counted alike, and resumable exactly.
 
-Registered in mmcv's ``RUNNERS``; :func:`objprop.training._train` builds the one matching the
+Registered in mmcv's ``RUNNERS``; :func:`objprop.training.loop.train` builds the one matching the
 config's ``runner.type`` (``ATOMIC_RUNNERS``), so configs keep mmcv's names.
 
 * A checkpoint is written to a temporary name and renamed (:func:`objprop.io.atomic_path`),
@@ -12,11 +12,16 @@ config's ``runner.type`` (``ATOMIC_RUNNERS``), so configs keep mmcv's names.
 * ``meta['rng_state']`` holds the random states (:mod:`objprop.training.resume`); ``resume``
   reads them from the checkpoint it loads and registers a :class:`RestoreRNGHook` that puts
   them back before the first batch.
+
+:class:`RunRecorder` (a registered hook) times the iterations of one invocation for the run
+summary.
 """
 import os
+import time
 from pathlib import Path
 
-from mmcv.runner import RUNNERS, EpochBasedRunner, IterBasedRunner, save_checkpoint
+from mmcv.runner import (HOOKS, RUNNERS, EpochBasedRunner, Hook, IterBasedRunner,
+                         save_checkpoint)
 
 from ..io import atomic_path
 from .resume import RNG_KEY, RestoreRNGHook, rng_state
@@ -89,3 +94,23 @@ def replace_link(target, link):
     except OSError:
         shutil.copyfile(target, tmp)
     os.replace(tmp, link)
+
+
+@HOOKS.register_module()
+class RunRecorder(Hook):
+    """Timing and last losses of this invocation (rank 0 writes them to the run summary)."""
+
+    def __init__(self):
+        self.t0, self.t1, self.start, self.n, self.last = None, None, None, 0, {}
+        self.durations = []
+
+    def before_train_iter(self, runner):
+        self.start = time.perf_counter()
+        if self.t0 is None:
+            self.t0 = self.start
+
+    def after_train_iter(self, runner):
+        self.t1 = time.perf_counter()
+        self.durations.append(self.t1 - self.start)
+        self.n += 1
+        self.last = dict(runner.outputs.get("log_vars", {}))

@@ -1,0 +1,239 @@
+"""The training loop: mmdet's ``train_detector`` assembled from its parts (see
+:mod:`objprop.training`), run by :func:`train` in this process or as one torchrun worker.
+mmcv, mmdet and torch are imported when a run starts, so the command line stays light."""
+import json
+import os
+import time
+from pathlib import Path
+
+def latest_checkpoint(work_dir):
+    """Newest whole checkpoint in ``work_dir`` (``latest.pth``'s target, else the highest
+    ``iter_N.pth`` / ``epoch_N.pth``); None if there is none."""
+    wd = Path(work_dir)
+    latest = wd / "latest.pth"
+    if latest.is_symlink():
+        target = Path(os.readlink(latest))
+        target = target if target.is_absolute() else wd / target
+        if target.is_file():
+            return str(target)
+    elif latest.is_file():
+        return str(latest)
+    best = None
+    for p in wd.glob("*_*.pth"):
+        kind, _, num = p.stem.partition("_")
+        if kind in ("iter", "epoch") and num.isdigit():
+            key = (p.stat().st_mtime, int(num))
+            if best is None or key > best[0]:
+                best = (key, p)
+    return None if best is None else str(best[1])
+
+
+def _setup_logger(log_file, rank):
+    """mmdet's root logger ('mmdet'), re-pointed at this run's log file (mmcv caches loggers
+    per process: a second run in the same process would keep the first run's file)."""
+    import logging
+    from mmcv.utils import get_logger
+    logger = get_logger("mmdet", log_file=None, log_level="INFO")
+    for h in list(logger.handlers):
+        if isinstance(h, logging.FileHandler):
+            logger.removeHandler(h)
+            h.close()
+    if rank == 0:
+        fh = logging.FileHandler(log_file, "a")
+        fh.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+        logger.addHandler(fh)
+        logger.setLevel(logging.INFO)
+        # mmcv's init_weights dumps every parameter's initialisation (hundreds of lines) to
+        # the first mmcv-made logger's file, or to its console when it has none
+        from mmcv.utils.logging import logger_initialized
+        first = logging.getLogger(next(iter(logger_initialized)))
+        if first is not logger:
+            for h in list(first.handlers):
+                if isinstance(h, logging.FileHandler):
+                    first.removeHandler(h)
+                    h.close()
+            first.addHandler(fh)
+    else:
+        logger.setLevel(logging.ERROR)
+    return logger
+
+
+def _tensorboard_available():
+    try:
+        import tensorboard  # noqa: F401
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+        return True
+    except Exception:
+        return False
+
+
+def train(settings):
+    """Train one :class:`~objprop.training.settings.TrainSettings` in this process
+    (``settings.launcher == 'pytorch'``: as one torchrun worker).
+
+    Returns the run summary (also written to ``<work_dir>/train_summary.json`` by rank 0).
+    """
+    import torch
+    import torch.distributed as dist
+    distributed = settings.launcher == "pytorch"
+    if distributed and not dist.is_initialized():
+        if settings.gpus:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if settings.gpus else "gloo")
+    try:
+        return _train(settings, distributed)
+    finally:
+        if distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(s, distributed):
+    import objprop.data.dataset  # noqa: F401  (registers YouTubeVISDataset)
+    import objprop.models  # noqa: F401  (registers the detectors and heads)
+    from mmcv.parallel import MMDataParallel
+    from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, build_optimizer,
+                             build_runner, get_dist_info)
+    from mmdet import __version__ as mmdet_version
+    from mmdet.apis import set_random_seed
+    from mmdet.datasets import build_dataset
+    from mmdet.models import build_detector
+    from ..config import check_num_classes
+    from ..io import write_json_atomic, write_text_atomic
+    from .ddp import DDPTrainer
+    from .resume import build_train_loader
+    from .runners import ATOMIC_RUNNERS, RunRecorder
+    from .schedule import adjust_schedule, linear_lr_scaling
+    from .settings import SUMMARY_NAME, prepare_config
+
+    rank, world = get_dist_info()
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    config, gpus, seed = s.config, s.gpus, s.seed
+    cfg, explicit = prepare_config(config, s.data_root, s.cfg_options)
+    work_dir = Path(s.resolved_work_dir(cfg))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cfg.work_dir = str(work_dir)
+    timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
+    logger = _setup_logger(work_dir / f"{timestamp}.log", rank)
+    device = "cuda" if gpus else "cpu"
+    logger.info(f"objprop train: {config} on {world} process(es)"
+                f"{f' over {s.nnodes} nodes' if s.nnodes > 1 else ''}, "
+                f"{'%d GPU(s) per node' % gpus if gpus else 'CPU'}, seed {seed}, "
+                f"work_dir {work_dir}")
+    set_random_seed(seed)
+    cfg.seed = seed
+
+    if s.samples_per_gpu:
+        cfg.data.samples_per_gpu = s.samples_per_gpu
+        cfg.data.get("train_dataloader", {}).pop("samples_per_gpu", None)
+    spg = cfg.data.get("train_dataloader", {}).get("samples_per_gpu", cfg.data.samples_per_gpu)
+    logger.info(linear_lr_scaling(cfg, spg * world))
+
+    dataset = build_dataset(cfg.data.train)
+    check_num_classes(cfg, dataset.CLASSES, cfg.data.train.ann_file)
+    iters_per_epoch = -(-len(dataset) // (spg * world))
+    note = adjust_schedule(cfg, s.max_iters, s.epochs, iters_per_epoch, explicit)
+    if note:
+        logger.info(note)
+
+    model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"),
+                           test_cfg=cfg.get("test_cfg"))
+    model.init_weights()
+    model.CLASSES = dataset.CLASSES
+    resume_from = cfg.get("resume_from")
+    if s.resume and not resume_from:
+        resume_from = latest_checkpoint(work_dir)
+        logger.info(f"resume: {resume_from}" if resume_from else
+                    f"resume: no checkpoint in {work_dir} yet; starting from scratch")
+    if cfg.get("load_from") and not resume_from:
+        from ..checkpoint import load_coco_init
+        load_coco_init(model, cfg.load_from, logger=logger)
+
+    if distributed:
+        ids = None
+        if gpus:
+            model = model.cuda(local_rank)
+            ids = [local_rank]
+        wrapped = DDPTrainer(
+            model, device_ids=ids, broadcast_buffers=False,
+            find_unused_parameters=cfg.get("find_unused_parameters", False))
+    else:
+        wrapped = MMDataParallel(model.cuda(0), device_ids=[0]) if gpus else \
+            MMDataParallel(model, device_ids=None)
+    optimizer = build_optimizer(model, cfg.optimizer)
+
+    meta = dict(exp_name=Path(config).name)
+    try:  # mmcv's resume re-parses meta['config']: only a valid config text goes there
+        meta["config"] = cfg.pretty_text
+        if rank == 0:
+            write_text_atomic(meta["config"], work_dir / Path(config).name)
+    except Exception as exc:  # yapf versions differ
+        logger.info(f"config not dumped ({type(exc).__name__})")
+    # the same runner kind, with whole, exactly resumable checkpoints (runners.py)
+    runner = build_runner(dict(cfg.runner, type=ATOMIC_RUNNERS.get(cfg.runner.type,
+                                                                   cfg.runner.type)),
+                          default_args=dict(model=wrapped, optimizer=optimizer,
+                                            work_dir=str(work_dir), logger=logger, meta=meta))
+    runner.timestamp = timestamp
+
+    log_config = dict(cfg.log_config)
+    hooks = [dict(h) for h in log_config.get("hooks", [])]
+    if not _tensorboard_available():
+        kept = [h for h in hooks if "Tensorboard" not in h.get("type", "")]
+        if len(kept) != len(hooks):
+            logger.info("tensorboard is not installed: TensorBoard logging skipped")
+        hooks = kept
+    log_config["hooks"] = hooks
+    checkpoint_config = dict(cfg.checkpoint_config)
+    checkpoint_config["meta"] = dict(mmdet_version=mmdet_version, CLASSES=dataset.CLASSES)
+    runner.register_training_hooks(cfg.lr_config, cfg.optimizer_config, checkpoint_config,
+                                   log_config, cfg.get("momentum_config"),
+                                   custom_hooks_config=cfg.get("custom_hooks"))
+    if distributed and isinstance(runner, EpochBasedRunner):
+        runner.register_hook(DistSamplerSeedHook())
+    recorder = RunRecorder()
+    runner.register_hook(recorder, priority="LOWEST")
+
+    if resume_from:  # weights, optimizer, iteration and random states (runners.py)
+        from ..checkpoint import read_checkpoint
+        read_checkpoint(resume_from, weights_only=False)  # a damaged file: one line, exit 2
+        runner.resume(resume_from, map_location="cpu")
+    resumed_at = runner.iter
+    # built after resuming: an iteration-based run reads on after the batches already used
+    loader = build_train_loader(dataset, spg, cfg.data.workers_per_gpu, seed, cfg.runner.type,
+                                distributed, start_iter=runner.iter if resume_from else 0)
+    # meta is dumped as the JSON log's first line: how to read its iteration numbers
+    text_hook = [h for h in runner.hooks if type(h).__name__ == "TextLoggerHook"]
+    runner.meta.update(seed=seed, objprop_log=dict(
+        by_epoch=bool(text_hook and text_hook[0].by_epoch), iters_per_epoch=len(loader)
+        if isinstance(runner, EpochBasedRunner) else None))
+    runner.run([loader], cfg.workflow)
+
+    seconds = (recorder.t1 - recorder.t0) if recorder.n else 0.0
+    max_total = runner.max_iters if not isinstance(runner, EpochBasedRunner) else \
+        runner.max_epochs * len(loader)
+    done = runner.iter >= max_total
+    summary = dict(
+        config=str(config), checkpoint=latest_checkpoint(work_dir), work_dir=str(work_dir),
+        json_logs=[str(p) for p in sorted(work_dir.glob("*.log.json"))],
+        iters=runner.iter, epochs=runner.epoch, max_iters=max_total, complete=bool(done),
+        runner=type(runner).__name__, resumed_from=resumed_at if resume_from else None,
+        iters_run=recorder.n, seconds=round(seconds, 3),
+        s_per_iter=round(seconds / recorder.n, 4) if recorder.n else None,
+        s_per_iter_median=round(sorted(recorder.durations)[len(recorder.durations) // 2], 4)
+        if recorder.n else None,
+        gpus=gpus, procs=s.procs_per_node if not gpus else 1, nnodes=s.nnodes,
+        world_size=world, samples_per_gpu=spg,
+        batch=spg * world, lr=cfg.optimizer.lr, seed=seed, device=device,
+        final_losses={k: round(float(v), 5) for k, v in recorder.last.items()
+                      if k.startswith("loss")},
+        request=s.request())
+    previous = work_dir / SUMMARY_NAME
+    if not recorder.n and previous.is_file():  # resumed a finished run: keep its timing
+        old = json.loads(previous.read_text())
+        summary.update({k: old.get(k) for k in ("seconds", "s_per_iter", "s_per_iter_median",
+                                                "final_losses", "iters_run")})
+    if rank == 0:
+        write_json_atomic(summary, work_dir / SUMMARY_NAME, indent=2)
+        logger.info(f"done: {runner.iter} iterations ({recorder.n} in this run, "
+                    f"{summary['s_per_iter']} s/iter); checkpoint {summary['checkpoint']}")
+    return summary
