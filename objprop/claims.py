@@ -182,7 +182,7 @@ CLAIM_COLUMNS = [("The paper says", "paper"), ("Evidence here", "evidence"),
 
 def claims_table(rows):
     """The claims as a markdown table (verdicts in bold)."""
-    from .report import markdown_table
+    from .tables import markdown_table
     shown = [dict(r, verdict=f"**{r['verdict']}**", seeds=str(r["seeds"])) for r in rows]
     return markdown_table(shown, CLAIM_COLUMNS, first=("Claim", "claim"), extra=())
 

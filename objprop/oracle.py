@@ -51,6 +51,7 @@ from .errors import ObjPropError
 from .evaluation import STAT_NAMES
 from .hooks import FrameHook
 from .inference import has_filling, set_max_fill
+from .tables import markdown_table
 
 ORACLES = ("box", "class", "mask", "track")
 ORACLE_ROWS = [("MaskTrack R-CNN", ()), ("+ box", ("box",)), ("+ class", ("box", "class")),
@@ -310,7 +311,6 @@ def _fmt(v, signed=False):
 def table1_markdown(table, paper=True):
     """Table 1 as markdown: the measured rows (percent) and, with ``paper``, the paper's mAP
     and gain for the same oracle combination beside them."""
-    from .tables import markdown_table
     columns = [("Oracles", "oracles"), *TABLE1_COLUMNS]
     if paper:
         columns += [("paper mAP", "paper_AP"), ("paper gain", "paper_gain")]

@@ -285,7 +285,7 @@ IOU_COLUMNS = [("δ", "delta"), ("instance-frames", "n"), ("mean IoU", "iou"),
 
 def ious_table(rows, deltas=None):
     """:func:`summarize_ious` rows (those of ``deltas``) as a markdown table."""
-    from .report import markdown_table
+    from .tables import markdown_table
     shown = [dict(r, box=f"{'ground truth' if r['source'] == 'gt' else 'detector'}, "
                          f"{r['frames']} frames", n=str(r["n"]), delta=str(r["delta"]))
              for r in rows if deltas is None or r["delta"] in deltas]
@@ -471,7 +471,8 @@ def funnel_table(runs, hard=False):
     """The funnel of each filling variant side by side: per stage, the mean count over
     seeds ± std and its share of the instance-frames (``hard``: ToyVIS's hard frames)."""
     from .evaluation.funnel import STAGES, funnel_rows
-    from .report import by_method, markdown_table
+    from .report import by_method
+    from .tables import markdown_table
     variants = by_method(runs)
     cols = {name: funnel_rows([r["funnel"] for r in rs], hard=hard)
             for name, rs in variants.items()}
@@ -515,7 +516,8 @@ def fills_table(runs):
     """Per filling variant: mAP, hard-frame recall, missed frames, and its fills (how many,
     how many correct, how many on a track that matches the instance as a whole, on hard
     frames, the median score of the tracks that got them): mean ± std over seeds."""
-    from .report import markdown_table, summary_rows
+    from .report import summary_rows
+    from .tables import markdown_table
     rows = summary_rows(runs, [k for _, k in FILL_COLUMNS], _fill_value)
     return markdown_table(rows, FILL_COLUMNS, extra=(("seeds", "seeds"),), digits=2)
 
@@ -542,7 +544,7 @@ def filling_sentence(runs):
 def tuning_table(tuning):
     """The tuning split's grid: each combination's options, mAP, hard-frame recall, missed
     frames, filled frames and seconds; the chosen one marked."""
-    from .report import markdown_table
+    from .tables import markdown_table
     keys = [k for k in tuning["rows"][0] if k not in
             ("options", "AP", "recall_hard_frames", "missed_frames", "filled", "seconds")]
     rows = [dict(r, **{k: str(r[k]) for k in keys}, filled=str(r["filled"]),
@@ -652,7 +654,8 @@ def _slug(name):
 def branch_variants_table(rows):
     """Mean ± std over seeds of the ground-truth-box IoU and hit rate, per variant and frame
     kind, with the seeds and each variant's training time per iteration."""
-    from .report import markdown_table, mean_std
+    from .report import mean_std
+    from .tables import markdown_table
     out = []
     for name in dict.fromkeys(r["variant"] for r in rows):
         for kind in ("easy", "hard"):

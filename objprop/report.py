@@ -10,7 +10,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from .errors import ObjPropError
-from .tables import markdown_table  # noqa: F401  (the book's one table formatter)
+from .tables import markdown_table  # also the chapters' report.markdown_table
 from .evaluation.hota import TRACKING_SCORE_THR
 
 PAPER_TABLE2_SOURCE = ("Chakravarthy et al., Table 2: YouTube-VIS 2019 validation set, "

@@ -128,7 +128,7 @@ def _stage(iou, d_present, filled, j, t, g, max_fill, iou_thr):
 
 def funnel_rows(funnels, hard=False):
     """Rows (one per stage) of mean counts over the given funnels (one per seed), as
-    :func:`objprop.report.markdown_table` reads them: ``key``, ``stage``, ``count`` (+ std)
+    :func:`objprop.tables.markdown_table` reads them: ``key``, ``stage``, ``count`` (+ std)
     and ``share`` (percent of the instance-frames counted)."""
     from ..report import mean_std
     key = "hard_stages" if hard else "stages"

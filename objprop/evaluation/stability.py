@@ -89,10 +89,14 @@ def _video_stats(gts, dets, hard, iou_thr, acc, inter):
             acc["jitter"].append(jitter)
 
 
+def _score_order(dets):
+    """Indices of ``dets``, highest score first (stable), so ties in IoU go to the more
+    confident track."""
+    return np.argsort([-d.score for d in dets], kind="mergesort")
+
+
 def _by_score(dets):
-    """Highest score first (stable), so ties in IoU go to the more confident track."""
-    order = np.argsort([-d.score for d in dets], kind="mergesort")
-    return [dets[i] for i in order]
+    return [dets[i] for i in _score_order(dets)]
 
 
 def _accumulate(gt, pairs, iou_thr, score_thr=None):
@@ -100,8 +104,7 @@ def _accumulate(gt, pairs, iou_thr, score_thr=None):
                jitter=[], hard_hits=[], easy_hits=[])
     for v in gt["videos"]:
         dets = pairs.dt_by_video[v["id"]]
-        # highest score first (stable), so ties in IoU go to the more confident track
-        order = [i for i in np.argsort([-d.score for d in dets], kind="mergesort")
+        order = [i for i in _score_order(dets)
                  if score_thr is None or dets[i].score >= score_thr]
         _video_stats(pairs.gt_by_video[v["id"]], [dets[i] for i in order],
                      v.get("hard_frames") or {}, iou_thr, acc,

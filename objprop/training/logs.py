@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from ..errors import ObjPropError
+from ..tables import markdown_table
 
 
 def run_record(summary):
@@ -21,7 +22,6 @@ RUNS_COLUMNS = [("seed", "seed"), ("iterations", "iters"), ("batch", "batch"), (
 
 def runs_table(records):
     """A markdown table of :func:`run_record` dicts (with a ``method`` name each)."""
-    from ..tables import markdown_table
     rows = []
     for r in records:
         loss = (r.get("final_losses") or {}).get("loss")
