@@ -20,6 +20,15 @@ STREAMED = {"train"}  # chapters whose printed output is echoed live while they 
 STATIC_PAGES = ["departures"]
 
 
+def glue(values, prefix=""):
+    """Hand each of ``values`` to myst-nb's ``glue`` (hidden output), so that the chapter's
+    prose names it as ``{glue:text}`key``` (with a format spec, ``{glue:text}`key:.1f```)
+    instead of typing a number that the next run or config change would make stale."""
+    from myst_nb import glue as myst_glue
+    for key, value in values.items():
+        myst_glue(prefix + key, value, display=False)
+
+
 def repo_root():
     """The checkout this package lives in (chapters chdir here so paths are repo-relative)."""
     return Path(__file__).resolve().parent.parent

@@ -76,8 +76,9 @@ def _time_per_frame(run, key):
 def assess(results_dir="results"):
     """One row per claim: ``claim``, ``paper`` (what the paper reports), ``evidence`` (what
     this book measured, with its chapter), ``seeds``, ``verdict``."""
-    from .report import format_difference, paired_difference, paper_ap
-    objprop, baseline = paper_ap("ObjProp"), paper_ap("MaskTrack R-CNN")
+    from .paper import ap
+    from .report import format_difference, paired_difference
+    objprop, baseline = ap("ObjProp"), ap("MaskTrack R-CNN")
     ev, oracle = _load(results_dir, "evaluation"), _load(results_dir, "oracle")
     measured = ev["methods"] if ev else []
     rows = []
@@ -142,7 +143,8 @@ def assess(results_dir="results"):
 
 
 def _oracle_row(oracle):
-    from .oracle import PAPER_TABLE1, _added
+    from .oracle import _added
+    from .paper import TABLE1 as PAPER_TABLE1
     row = dict(claim="Masks limit MaskTrack R-CNN most (the mask oracle adds the most)",
                paper="", chapter="The oracle study", seeds=1 if oracle else 0)
     paper = max(_added(PAPER_TABLE1), key=lambda a: a[1])

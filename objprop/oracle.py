@@ -51,21 +51,13 @@ from .errors import ObjPropError
 from .evaluation import STAT_NAMES
 from .hooks import FrameHook
 from .inference import has_filling, set_max_fill
+from .paper import TABLE1 as PAPER_TABLE1  # the paper's rows, quoted in objprop.paper
 from .tables import markdown_table
 
 ORACLES = ("box", "class", "mask", "track")
 ORACLE_ROWS = [("MaskTrack R-CNN", ()), ("+ box", ("box",)), ("+ class", ("box", "class")),
                ("+ mask", ("box", "class", "mask")),
                ("+ track", ("box", "class", "mask", "track"))]
-PAPER_TABLE1_SOURCE = ("Chakravarthy et al. (ObjProp), Table 1: oracle study of MaskTrack "
-                       "R-CNN on the mini-val split of YouTube-VIS (mAP, percent)")
-PAPER_TABLE1 = dict(source=PAPER_TABLE1_SOURCE, rows=[
-    dict(name="MaskTrack R-CNN", oracles=[], AP=36.8, gain=None),
-    dict(name="+ box", oracles=["box"], AP=41.9, gain=5.1),
-    dict(name="+ class", oracles=["box", "class"], AP=53.1, gain=11.2),
-    dict(name="+ mask", oracles=["box", "class", "mask"], AP=85.3, gain=32.2),
-    dict(name="+ track", oracles=["box", "class", "mask", "track"], AP=100.0, gain=14.7),
-])
 TABLE1_COLUMNS = [("mAP", "AP"), ("gain", "gain"), ("AP@50", "AP50"), ("AP@75", "AP75"),
                   ("AR@1", "AR1"), ("AR@10", "AR10")]
 COMPONENTS = dict(box="box localisation", **{"class": "classification (the box head)"},
@@ -323,7 +315,7 @@ def table1_markdown(table, paper=True):
             row.update(paper_AP=_fmt(p["AP"]), paper_gain=_fmt(p["gain"], True))
         rows.append(row)
     text = markdown_table(rows, columns, first=("Row", "name"), extra=())
-    return text + (f"\n\nPaper: {PAPER_TABLE1_SOURCE}." if paper else "")
+    return text + (f"\n\nPaper: {PAPER_TABLE1['source']}." if paper else "")
 
 
 def _added(table):

@@ -2,29 +2,17 @@
 
 Chapters call these so that each cell stays a few lines; every number a chapter shows is
 computed here from files the run wrote (results JSON, checkpoints), never typed in — except
-the paper's own rows, quoted below with their source.
+the paper's own rows, quoted in :mod:`objprop.paper`.
 """
 import json
 import time
 from collections import namedtuple
 from pathlib import Path
 
+from . import paper
 from .errors import ObjPropError
 from .tables import markdown_table  # also the chapters' report.markdown_table
 from .evaluation.hota import TRACKING_SCORE_THR
-
-PAPER_TABLE2_SOURCE = ("Chakravarthy et al., Table 2: YouTube-VIS 2019 validation set, "
-                       "ResNet-50 backbones")
-PAPER_TABLE2 = [
-    dict(method="MaskTrack R-CNN", AP=30.3, AP50=51.1, AP75=32.6, AR1=31.0, AR10=35.5),
-    dict(method="STEm-Seg", AP=30.6, AP50=50.7, AP75=33.5, AR1=31.6, AR10=37.1),
-    dict(method="SipMask", AP=32.5, AP50=53.0, AP75=33.3, AR1=33.5, AR10=38.9),
-    dict(method="ObjProp", AP=36.0, AP50=59.4, AP75=39.2, AR1=39.1, AR10=47.7),
-]
-def paper_ap(method):
-    """A method's mAP in the paper's Table 2 (:data:`PAPER_TABLE2`)."""
-    return next(r["AP"] for r in PAPER_TABLE2 if r["method"] == method)
-
 
 TABLE2_COLUMNS = [("mAP", "AP"), ("AP@50", "AP50"), ("AP@75", "AP75"), ("AR@1", "AR1"),
                   ("AR@10", "AR10")]
@@ -361,7 +349,7 @@ def format_difference(d, unit=" mAP"):
 
 def table2_rows(measured, data_name="ToyVIS"):
     """Paper rows (quoted) then measured rows: percent, mean ± std over training seeds."""
-    rows = [dict(r, source="paper (YouTube-VIS 2019 val)") for r in PAPER_TABLE2]
+    rows = [dict(r, source="paper (YouTube-VIS 2019 val)") for r in paper.TABLE2]
     for r in summary_rows(measured, [k for _, k in TABLE2_COLUMNS], percent):
         rows.append(dict(r, source=f"measured here ({data_name}), {r['seeds']} "
                                    f"seed{'s' if r['seeds'] > 1 else ''}"))
@@ -378,12 +366,12 @@ def plot_table2(rows):
     width = 0.8 / n
     x = np.arange(len(TABLE2_COLUMNS))
     for i, r in enumerate(rows):
-        paper = r["source"].startswith("paper")
+        quoted = r["source"].startswith("paper")
         err = [r.get(f"{k}_std") or 0.0 for _, k in TABLE2_COLUMNS]
         ax.bar(x + i * width, [r[k] for _, k in TABLE2_COLUMNS], width,
-               yerr=None if paper else err, capsize=2,
-               label=f"{r['method']} ({'paper' if paper else 'here'})",
-               hatch="//" if paper else None, alpha=0.55 if paper else 0.95)
+               yerr=None if quoted else err, capsize=2,
+               label=f"{r['method']} ({'paper' if quoted else 'here'})",
+               hatch="//" if quoted else None, alpha=0.55 if quoted else 0.95)
     ax.set_xticks(x + 0.4 - width / 2, [h for h, _ in TABLE2_COLUMNS])
     ax.set_ylabel("percent")
     ax.legend(fontsize=7, ncol=2)
@@ -405,7 +393,7 @@ def gain_sentence(measured):
              f"**{d['a_mean']:.1f}{sd(d['a_std'])} mAP** against the baseline's "
              f"**{d['b_mean']:.1f}{sd(d['b_std'])}** (mean ± sample std); paired by seed the "
              f"difference is {format_difference(d)} (the paper: "
-             f"{paper_ap('ObjProp') - paper_ap('MaskTrack R-CNN'):+.1f} on YouTube-VIS)."]
+             f"{paper.ap('ObjProp') - paper.ap('MaskTrack R-CNN'):+.1f} on YouTube-VIS)."]
     if d["exceeds_spread"] is None:
         parts.append("With one seed there is no spread to compare the difference with: run "
                      "more training seeds before reading it as a gain.")
@@ -537,7 +525,7 @@ def readme_results_block(results_dir="results"):
              f"sample standard deviation over training seeds {', '.join(map(str, seeds))} "
              f"(the Source column says how many each row has):", ""]
     lines.append(training_summary(train))
-    lines += ["", markdown_table(table2_rows(ev["methods"])[len(PAPER_TABLE2):],
+    lines += ["", markdown_table(table2_rows(ev["methods"])[len(paper.TABLE2):],
                                  TABLE2_COLUMNS), "", gain_sentence(ev["methods"]), ""]
     if ev.get("fidelity"):
         lines += ["Fidelity (the paper's text, the authors' code, MaskTrack R-CNN; "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from objprop import paper
 from objprop.book import (CHAPTERS, STATIC_PAGES, chapter_parameters, copy_static_pages,
                           repo_root)
 
@@ -31,6 +32,64 @@ def _declared(name):
         if m:
             names.add(m.group(1))
     return names
+
+
+# What a chapter's prose may spell in digits: names (data sets, backbones, the paper's tables,
+# figures and sections, the book's own step labels) and definitions that no run or config
+# changes (the oracle's score of one, the 100 mAP ceiling, the official metric's thresholds).
+# Anything else (a result, a setting) is glued from results/*.json, a config or
+# objprop.paper.
+PROSE_ALLOWED = [r"YouTube-VIS 20\d\d", r"ResNet-\d+", r"R\d+-FPN", r"mmdet 2\.x",
+                 r"Tables? \d( and \d)?", r"Figures? \d( and \d)?", r"Sec\. \d(\.\d)?",
+                 r"Eq\. \d", r"\*\*Step \d", r"^\s*\d+\. ", r"\bt-1\b", r"\bmp4\b", r"\bIDF1\b",
+                 r"\d+th\b", r"\bscore 1\b", r"\b100 mAP\b", r"\(1 is ideal",
+                 r"AP over 10 IoU thresholds, AR for 1 and 10 tracks"]
+
+
+def typed_numbers(markdown):
+    """The lines of a chapter's prose that spell a number that is not allowed above."""
+    text = re.sub(r"\{glue:\w+\}`[^`]*`", "", markdown)  # glued from a run or config
+    text = re.sub(r"`[^`]*`", "", text)                   # code, paths, commands
+    text = re.sub(r"\]\([^)]*\)", "]", text)              # link targets
+    lines = []
+    for line in text.splitlines():
+        for pattern in PROSE_ALLOWED:
+            line = re.sub(pattern, "", line)
+        if re.search(r"\d", line):
+            lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_prose_types_no_numbers(name):
+    import jupytext
+    nb = jupytext.read(repo_root() / "book" / f"{name}.md")
+    typed = [line for c in nb.cells if c.cell_type == "markdown"
+             for line in typed_numbers(c.source)]
+    assert not typed, f"book/{name}.md types numbers in its prose: {typed}"
+
+
+def test_prose_check_finds_a_typed_number():
+    assert typed_numbers("The paper reports 36.0 mAP.") == ["The paper reports 36.0 mAP."]
+    assert typed_numbers("It reports {glue:text}`ap:.1f` mAP on YouTube-VIS 2019.") == []
+
+
+def test_departures_quote_the_book_settings_as_the_sources_hold_them():
+    """The static departures page cannot glue: each ``key=value`` its book column quotes must
+    stand in a config or the library as written, so a changed setting fails here."""
+    root = repo_root()
+    sources = [f.read_text() for d in ("configs", "objprop") for f in (root / d).rglob("*.py")]
+    source = re.sub(r"\s+", "", " ".join(sources))
+    quoted = []
+    for line in (root / "book" / "departures.md").read_text().splitlines():
+        if line.startswith("|") and not set(line) <= set("|-: "):
+            book_column = line.rstrip().rstrip("|").split("|")[-1]
+            for item in re.findall(r"`([A-Za-z_][\w.]*=[^`]+)`", book_column):
+                quoted += re.findall(r"(\w+)=('[^']*'|\([^()]*\)|\[[^\]]*\]|[^,()\[\]\s]+)",
+                                     item)
+    assert len(quoted) > 30  # the page's tables were read
+    missing = [f"{k}={v}" for k, v in quoted if re.sub(r"\s+", "", f"{k}={v}") not in source]
+    assert not missing, f"book/departures.md quotes settings no source holds: {missing}"
 
 
 @pytest.mark.parametrize("smoke", [False, True])
@@ -93,6 +152,9 @@ def built_book(tmp_path_factory):
     run = subprocess.run([str(jb), "build", ".", "--path-output", "."], cwd=root,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    glue_warnings = [line for line in (run.stdout + run.stderr).splitlines()
+                     if "WARNING" in line and "glue" in line]
+    assert not glue_warnings, glue_warnings  # every {glue:text} in the prose found its value
     return root / "_build" / "html"
 
 
@@ -122,6 +184,12 @@ def test_html_report_renders_tables_and_figures(built_book, tmp_path):
             target = (pages[name].parent / src).resolve()
             assert target.is_file() and target.stat().st_size > 2000, src
     assert "36.0" in _dom(pages["evaluation"])  # the paper's row is quoted beside ours
+    # the prose's numbers are pasted in by glue, from objprop.paper and the run
+    texts = {name: re.sub(r"<[^>]+>", "", _dom(page)) for name, page in pages.items()}
+    assert not [n for n, text in texts.items() if "glue:text" in text]
+    ytvis = paper.DATASETS["YouTube-VIS 2019"]
+    assert f"{ytvis['train_videos']:,d} training videos" in texts["data"]
+    assert f"{paper.ap('ObjProp'):.1f} mAP" in texts["intro"]
     # papermill's injected parameters are collapsed; the page offers its notebook
     train = _dom(pages["train"])
     assert re.search(r'class="[^"]*tag_injected-parameters[^"]*tag_hide-cell', train)

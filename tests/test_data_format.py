@@ -97,8 +97,14 @@ def test_mask_to_bbox_matches_pycocotools(seed):
 def test_valid_file_loads_with_extra_keys(tmp_path):
     gt = load_ytvis(write(tmp_path, tiny_gt()))
     assert gt["videos"][0]["hard_frames"] == {"1": "blur"}
-    assert summarize(gt) == dict(videos=1, frames=3, instances=1, per_class={"disc": 1},
-                                 hard_frames=1)
+    summary = summarize(gt)
+    sides = summary.pop("box_side")
+    assert summary == dict(videos=1, frames=3, instances=1, categories=1,
+                           per_class={"disc": 1}, hard_frames=1)
+    boxes = [b for b in gt["annotations"][0]["bboxes"] if b is not None]
+    assert sides["p10"] <= sides["median"] <= sides["p90"]
+    assert min(b[2] * b[3] for b in boxes) ** 0.5 <= sides["p10"]
+    assert sides["p90"] <= max(b[2] * b[3] for b in boxes) ** 0.5
 
 
 def test_file_without_annotations_loads(tmp_path):

@@ -488,12 +488,25 @@ def instances_per_class(gt):
     return {names[cid]: counts[cid] for cid in names}
 
 
+def box_sides(gt):
+    """Percentiles (10th, 50th, 90th) of the side of an instance's box, √(w·h) in pixels,
+    over every annotated instance-frame: how large objects are against a feature stride."""
+    sides = [math.sqrt(b[2] * b[3]) for a in gt.get("annotations", [])
+             for b in a.get("bboxes") or [] if b is not None]
+    if not sides:
+        return None
+    p10, p50, p90 = np.percentile(sides, [10, 50, 90])
+    return dict(p10=float(p10), median=float(p50), p90=float(p90))
+
+
 def summarize(gt):
-    """Videos, frames and instances (in total and per class) of a ground truth; with
-    ToyVIS's ``hard_frames`` metadata, the number of hard frames too."""
+    """Videos, frames and instances (in total and per class) of a ground truth, and its
+    box sides (:func:`box_sides`); with ToyVIS's ``hard_frames`` metadata, the number of hard
+    frames too."""
     out = dict(videos=len(gt["videos"]), frames=sum(v["length"] for v in gt["videos"]),
                instances=sum(1 for a in gt.get("annotations", []) if not a.get("iscrowd", 0)),
-               per_class=instances_per_class(gt))
+               categories=len(gt["categories"]), per_class=instances_per_class(gt),
+               box_side=box_sides(gt))
     if any("hard_frames" in v for v in gt["videos"]):
         out["hard_frames"] = sum(len(v.get("hard_frames", {})) for v in gt["videos"])
     return out

@@ -25,6 +25,10 @@ import numpy as np
 
 from . import tracks as T
 
+# a ground-truth track is matched by a result track (and an instance-frame counts as
+# segmented) at IoU at least this: the usual detection threshold (AP@50)
+MATCH_IOU = 0.5
+
 
 def _mean(values):
     return float(np.mean(values)) if len(values) else None
@@ -112,7 +116,7 @@ def _accumulate(gt, pairs, iou_thr, score_thr=None):
     return acc
 
 
-def stability_metrics(gt, results, iou_thr=0.5, score_thr=None, pairs=None):
+def stability_metrics(gt, results, iou_thr=MATCH_IOU, score_thr=None, pairs=None):
     """Temporal-stability metrics of ``results`` (see the module docstring).
 
     Returns ``n_gt_tracks``, ``matched_fraction``, ``missed_frames``, ``flicker``,
@@ -139,7 +143,7 @@ def stability_metrics(gt, results, iou_thr=0.5, score_thr=None, pairs=None):
     return out
 
 
-def stability_by_frame_kind(gt, results, hard_frames=None, iou_thr=0.5):
+def stability_by_frame_kind(gt, results, hard_frames=None, iou_thr=MATCH_IOU):
     """Per-frame recall by kind of frame: ``{"easy": r, "blur": r, ...}`` plus
     ``{"n_easy": n, ...}`` counts of visible instance-frames.
 

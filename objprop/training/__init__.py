@@ -64,7 +64,7 @@ from .launch import finished_run, launch_distributed, run_from_args, torchrun_co
     train_subprocess
 from .logs import effective_config, plot_losses, read_json_log, run_record, runs_table
 from .loop import latest_checkpoint, train
-from .schedule import adjust_schedule, linear_lr_scaling
+from .schedule import adjust_schedule, linear_lr_scaling, schedule_summary
 from .settings import SUMMARY_NAME, TrainSettings, content_fingerprint, data_version, \
     parse_cfg_options, prepare_config, run_dir
 
@@ -72,7 +72,7 @@ __all__ = ["SUMMARY_NAME", "TrainSettings", "adjust_schedule", "content_fingerpr
            "data_version", "effective_config", "finished_run", "latest_checkpoint", "launch_distributed",
            "linear_lr_scaling", "parse_cfg_options", "plot_losses", "prepare_config",
            "read_json_log", "run_dir", "run_from_args", "run_record", "runs_table",
-           "torchrun_command", "train", "train_subprocess"]
+           "schedule_summary", "torchrun_command", "train", "train_subprocess"]
 
 
 def add_train_arguments(parser):

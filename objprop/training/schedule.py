@@ -72,3 +72,18 @@ def _scale_iter_schedule(cfg, old, new, explicit):
         ck.interval = min(new, max(1, round(ck.get("interval", new) * f)))
     if "log_config.interval" not in explicit:
         cfg.log_config.interval = max(1, min(cfg.log_config.interval, new // 5))
+
+
+def schedule_summary(cfg):
+    """What a config trains with, as the training chapter's prose names it: optimiser, lr,
+    the batch the lr is set for, warm-up, lr steps and length (``"12 epochs"``)."""
+    base = cfg.get("base_batch_size") or cfg.get("auto_scale_lr", {}).get("base_batch_size")
+    runner, lr_cfg = cfg.runner, cfg.get("lr_config", {})
+    by_epoch = runner.type == "EpochBasedRunner"
+    length = runner.max_epochs if by_epoch else runner.max_iters
+    per_gpu = cfg.data.samples_per_gpu
+    return dict(optimizer=cfg.optimizer.type, lr=cfg.optimizer.lr, batch=base,
+                samples_per_gpu=per_gpu, gpus=base // per_gpu if base else None,
+                warmup_iters=lr_cfg.get("warmup_iters", 0),
+                lr_steps=" and ".join(str(s) for s in lr_cfg.get("step", [])),
+                length=f"{length} {'epochs' if by_epoch else 'iterations'}")
