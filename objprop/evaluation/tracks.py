@@ -135,25 +135,34 @@ def frame_intersections(dets, gts):
     """(F, D, G) pixel counts |d_f ∩ g_f|: one batched RLE call per frame.
 
     ``pycocotools.mask.iou`` returns i / u with u = a_d + a_g - i, so i is recovered
-    exactly as round(iou * (a_d + a_g) / (1 + iou)) (integers far below 2**53).
+    exactly as round(iou * (a_d + a_g) / (1 + iou)) (integers far below 2**53). The loop
+    over frames does only what must be per frame (which tracks have a mask, the C call);
+    the arithmetic runs once over all frames' pairs (flat indices into the result).
     """
     import pycocotools.mask as mask_utils
     n_frames = len(dets[0].rles) if dets else len(gts[0].rles) if gts else 0
-    inter = np.zeros((n_frames, len(dets), len(gts)))
+    n_d, n_g = len(dets), len(gts)
+    inter = np.zeros((n_frames, n_d, n_g))
     if not dets or not gts:
         return inter
-    d_present = np.stack([d.present for d in dets])   # (D, F)
-    g_present = np.stack([g.present for g in gts])    # (G, F)
-    d_areas = np.stack([d.areas for d in dets])
-    g_areas = np.stack([g.areas for g in gts])
-    for f in np.flatnonzero(d_present.any(0) & g_present.any(0)):
-        di, gi = np.flatnonzero(d_present[:, f]), np.flatnonzero(g_present[:, f])
-        iou = np.asarray(mask_utils.iou([dets[i].rles[f] for i in di],
-                                        [gts[j].rles[f] for j in gi], [0] * len(gi)),
-                         dtype=float).reshape(len(di), len(gi))
-        iou = np.clip(iou, 0, None)   # -1 would mean a size mismatch: validated away
-        total = d_areas[di, f][:, None] + g_areas[gi, f][None, :]
-        inter[f][np.ix_(di, gi)] = np.rint(iou * total / (1 + iou))
+    d_rles, g_rles = [d.rles for d in dets], [g.rles for g in gts]
+    flat, ious = [], []
+    for f in range(n_frames):
+        di = [i for i in range(n_d) if d_rles[i][f] is not None]
+        gi = [j for j in range(n_g) if g_rles[j][f] is not None] if di else ()
+        if not gi:
+            continue
+        ious.append(mask_utils.iou([d_rles[i][f] for i in di], [g_rles[j][f] for j in gi],
+                                   [0] * len(gi)).ravel())
+        flat += [(f * n_d + i) * n_g + j for i in di for j in gi]
+    if not flat:
+        return inter
+    iou = np.clip(np.concatenate(ious), 0, None)  # -1 would mean a size mismatch: validated
+    flat = np.asarray(flat)
+    f, pair = np.divmod(flat, n_d * n_g)
+    d, g = np.divmod(pair, n_g)
+    total = np.stack([t.areas for t in dets])[d, f] + np.stack([t.areas for t in gts])[g, f]
+    inter.flat[flat] = np.rint(iou * total / (1 + iou))
     return inter
 
 
