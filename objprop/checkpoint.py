@@ -14,6 +14,7 @@ that an empty, truncated, foreign or non-checkpoint file is one line naming it.
 """
 import pickle
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ObjPropError
@@ -29,18 +30,10 @@ _LEGACY_MAGIC = tuple(bytes([0x80, protocol]) for protocol in range(2, 6))
 _CORRUPT_MESSAGES = ("PytorchStreamReader", "Invalid magic number", "corrupt")
 
 
-def read_checkpoint(path, weights_only=True):
-    """Read a checkpoint file written by ``torch.save`` (mmcv's layout ``{"state_dict",
-    "meta", ...}`` or a bare state dict): returns ``(checkpoint, state_dict)`` with any
-    ``module.`` prefix (DataParallel) stripped from the keys.
-
-    A file that is empty, truncated, not a checkpoint at all (a JSON, random bytes) or
-    holds no tensors is one ``ObjPropError`` line naming it, and so is (with
-    ``weights_only``, torch's safe loader) one that holds Python objects beyond tensors.
-    Only the failures that mean "this file is damaged" are caught; anything else keeps its
-    traceback.
-    """
-    import torch
+def check_checkpoint_file(path):
+    """The cheap checks before a load: the file is not empty and starts as ``torch.save``
+    writes (a zip archive whose directory reads, or the legacy pickle). One
+    ``ObjPropError`` line naming the file otherwise."""
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(4)
@@ -56,22 +49,46 @@ def read_checkpoint(path, weights_only=True):
         except zipfile.BadZipFile:
             raise ObjPropError("not a readable PyTorch checkpoint (truncated or corrupt zip "
                                "archive: an interrupted download or copy?)", path=path)
+
+
+@contextmanager
+def damaged_checkpoint_errors(path):
+    """Around any ``torch.load`` of ``path`` (ours, or mmcv's inside a runner's
+    ``load_checkpoint``): the errors that mean "this file is damaged" become one
+    ``ObjPropError`` line naming it; anything else keeps its traceback."""
     try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=weights_only)
+        yield
     except (pickle.UnpicklingError, EOFError) as exc:
         reason = _reason(exc)
         if reason.startswith("Unsupported global"):    # (a cut name reads as one too)
             raise ObjPropError(f"not a readable PyTorch checkpoint (torch's safe loader "
                                f"refuses it: {reason}; truncated, or holding Python "
-                               f"objects beyond tensors?)", path=path)
+                               f"objects beyond tensors?)", path=path) from None
         raise ObjPropError(f"not a readable PyTorch checkpoint (truncated or corrupt: "
                            f"{type(exc).__name__}{': ' + reason if reason else ''})",
-                           path=path)
+                           path=path) from None
     except RuntimeError as exc:
         if not any(m in str(exc) for m in _CORRUPT_MESSAGES):
             raise
         raise ObjPropError(f"not a readable PyTorch checkpoint (truncated or corrupt: "
-                           f"{_reason(exc)})", path=path)
+                           f"{_reason(exc)})", path=path) from None
+
+
+def read_checkpoint(path, weights_only=True):
+    """Read a checkpoint file written by ``torch.save`` (mmcv's layout ``{"state_dict",
+    "meta", ...}`` or a bare state dict): returns ``(checkpoint, state_dict)`` with any
+    ``module.`` prefix (DataParallel) stripped from the keys.
+
+    A file that is empty, truncated, not a checkpoint at all (a JSON, random bytes) or
+    holds no tensors is one ``ObjPropError`` line naming it, and so is (with
+    ``weights_only``, torch's safe loader) one that holds Python objects beyond tensors
+    (:func:`check_checkpoint_file`, :func:`damaged_checkpoint_errors`).
+    """
+    import torch
+    path = Path(path)
+    check_checkpoint_file(path)
+    with damaged_checkpoint_errors(path):
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=weights_only)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not state or \
             not all(isinstance(k, str) and isinstance(v, torch.Tensor)

@@ -331,10 +331,12 @@ def test_bad_input_is_one_line_and_exit_2(args, needle, toyvis_small):
     assert run.stderr.strip().splitlines()[-1] == errors[0]
 
 
-def test_resume_from_a_damaged_checkpoint_is_one_line(toyvis_small, tmp_path):
+@pytest.mark.parametrize("damage", [b"PK\x03\x04 cut short by a full disk",  # header check
+                                    b"\x80\x02 a legacy pickle, then noise"])  # torch.load
+def test_resume_from_a_damaged_checkpoint_is_one_line(toyvis_small, tmp_path, damage):
     wd = tmp_path / "damaged"
     wd.mkdir()
-    (wd / "iter_2.pth").write_bytes(b"PK\x03\x04 cut short by a full disk")
+    (wd / "iter_2.pth").write_bytes(damage)
     run = objprop_train("--config", BASELINE, "--data", toyvis_small, "--max-iters", 4,
                         "--work-dir", wd, "--resume", timeout=300)
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-3000:]

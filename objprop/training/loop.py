@@ -193,10 +193,8 @@ def _train(s, distributed):
     recorder = RunRecorder()
     runner.register_hook(recorder, priority="LOWEST")
 
-    if resume_from:  # weights, optimizer, iteration and random states (runners.py)
-        from ..checkpoint import read_checkpoint
-        read_checkpoint(resume_from, weights_only=False)  # a damaged file: one line, exit 2
-        runner.resume(resume_from, map_location="cpu")
+    if resume_from:  # weights, optimizer, iteration and random states (runners.py; a
+        runner.resume(resume_from, map_location="cpu")  # damaged file is one line, exit 2)
     resumed_at = runner.iter
     # built after resuming: an iteration-based run reads on after the batches already used
     loader = build_train_loader(dataset, spg, cfg.data.workers_per_gpu, seed, cfg.runner.type,

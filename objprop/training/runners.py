@@ -9,6 +9,8 @@ config's ``runner.type`` (``ATOMIC_RUNNERS``), so configs keep mmcv's names.
 * ``meta['iter']`` is the number of *completed* iterations for both runner kinds (mmcv's
   ``IterBasedRunner`` saves from ``after_train_iter``, before it counts the iteration, and
   stores one less, which makes a resumed run repeat an iteration).
+* A damaged checkpoint met by ``resume`` is one line naming it
+  (:func:`objprop.checkpoint.damaged_checkpoint_errors`), not torch's traceback.
 * ``meta['rng_state']`` holds the random states (:mod:`objprop.training.resume`); ``resume``
   reads them from the checkpoint it loads and registers a :class:`RestoreRNGHook` that puts
   them back before the first batch.
@@ -23,6 +25,7 @@ from pathlib import Path
 from mmcv.runner import (HOOKS, RUNNERS, EpochBasedRunner, Hook, IterBasedRunner,
                          save_checkpoint)
 
+from ..checkpoint import check_checkpoint_file, damaged_checkpoint_errors
 from ..io import atomic_path
 from .resume import RNG_KEY, RestoreRNGHook, rng_state
 
@@ -33,7 +36,12 @@ class _AtomicCheckpoints:
     _loaded_meta = None
 
     def load_checkpoint(self, filename, *args, **kwargs):
-        checkpoint = super().load_checkpoint(filename, *args, **kwargs)
+        # a damaged file met by resume: one line naming it, as objprop.checkpoint
+        # reads any other checkpoint, and the file is read once
+        if Path(str(filename)).is_file():
+            check_checkpoint_file(filename)
+        with damaged_checkpoint_errors(filename):
+            checkpoint = super().load_checkpoint(filename, *args, **kwargs)
         self._loaded_meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
         return checkpoint
 
