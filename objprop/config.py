@@ -1,6 +1,7 @@
 """Loading mmdet-style configs, re-pointed at a data folder and split, with
 ``--cfg-options`` parsed as mmcv parses them."""
 import argparse
+import sys
 from pathlib import Path
 
 from .errors import ObjPropError
@@ -56,11 +57,26 @@ def load_config(config, data_root=None, cfg_options=None, train_split=None, test
     from mmcv import Config
     if not Path(config).is_file():
         raise ObjPropError("config file not found", path=config)
+    problem = None
+    # mmcv parses a config from a temporary copy whose folder is gone by the time a failed
+    # parse lets go of the copy's handle; Python would then print "Exception ignored ...
+    # FileNotFoundError" after our one line, so that report is muted while the error is
+    # dropped (only for this call)
+    unraisable, sys.unraisablehook = sys.unraisablehook, lambda _: None
     try:
-        cfg = Config.fromfile(str(config))
-    except Exception as exc:  # a syntax error or a missing base: one line, with the file
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise ObjPropError(f"cannot load config: {first}", path=config)
+        try:
+            cfg = Config.fromfile(str(config))
+        except Exception as exc:  # the user's file: a syntax error, a missing base, a
+            # name it uses but never defines ... (one line, with the file)
+            problem = (str(exc).splitlines() or [type(exc).__name__])[0]
+    finally:
+        sys.unraisablehook = unraisable
+    if problem is not None:
+        raise ObjPropError(f"cannot load config: {problem}", path=config)
+    missing = [key for key in ("model", "data") if key not in cfg]
+    if missing:
+        raise ObjPropError(f"not a detector config: no {' or '.join(missing)} (a config "
+                           f"under configs/ inherits them from configs/_base_/)", path=config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if data_root is not None:
@@ -78,6 +94,23 @@ def load_config(config, data_root=None, cfg_options=None, train_split=None, test
             cfg.data[key].ann_file, cfg.data[key].img_prefix = ann, imgs
         cfg.data_root = str(data_root)
     return cfg
+
+
+def positive_int(text):
+    """argparse ``type``: a whole number >= 1 (a count such as ``--max-videos``; a negative
+    one would silently slice videos off the end)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def unit_interval(text):
+    """argparse ``type``: a number in [0, 1] (a score or IoU threshold)."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:   # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
 
 
 class CfgOptionsAction(argparse.Action):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import unit_interval
 from .errors import ObjPropError
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -266,7 +267,7 @@ def add_demo_arguments(p):
     p.add_argument("--out", required=True,
                    help="OUT.mp4 (overlay video + OUT.json), or a folder (overlay frames + "
                         "tracks.json)")
-    p.add_argument("--score-thr", type=float, default=0.3,
+    p.add_argument("--score-thr", type=unit_interval, default=0.3,
                    help="instances below this score are neither drawn nor listed")
     p.add_argument("--fps", type=float, help="output frame rate (default: the input's)")
     p.add_argument("--device", default="cpu")

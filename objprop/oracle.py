@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import CfgOptionsAction
+from .config import CfgOptionsAction, positive_int, unit_interval
 from .errors import ObjPropError
 from .evaluation import STAT_NAMES
 from .hooks import FrameHook
@@ -375,8 +375,8 @@ def add_oracle_arguments(p):
     p.add_argument("--out", required=True, help="folder for table1.json and results files")
     p.add_argument("--oracles", help="a single combination, e.g. box,class (default: the "
                                      "paper's five cumulative rows)")
-    p.add_argument("--max-videos", type=int, default=None)
-    p.add_argument("--match-iou", type=float, default=0.5,
+    p.add_argument("--max-videos", type=positive_int, default=None)
+    p.add_argument("--match-iou", type=unit_interval, default=0.5,
                    help="IoU for assigning a detection to a GT instance when no box/class "
                         "oracle snapped it")
     p.add_argument("--cfg-options", nargs="+", default={}, metavar="KEY=VALUE",

@@ -289,3 +289,39 @@ def test_train_refuses_gpus_without_a_gpu(no_gpu, toyvis_small, tmp_path, capsys
                      "--gpus", 1, "--work-dir", work_dir, "--max-iters", 1],
             "--gpus 1: no CUDA GPU visible")
     assert not work_dir.exists()
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["oracle", "--max-videos", "-1"], "--max-videos"),   # would slice a video off the end
+    (["oracle", "--match-iou", "1.5"], "--match-iou"),
+    (["demo", "--input", "clip.mp4", "--score-thr", "2"], "--score-thr"),  # shows nothing
+    (["demo", "--input", "clip.mp4", "--score-thr", "nan"], "--score-thr"),
+])
+def test_counts_and_thresholds_out_of_range_are_refused(argv, flag, tmp_path, capsys):
+    out = tmp_path / "out"
+    command, *rest = argv
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--config", CONFIGS["masktrack"], "--checkpoint", "k.pth",
+              "--out", str(out), *rest])
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"objprop {command}: error: argument {flag}"), last
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text, words", [
+    ("model = dict(\n", ["cannot load config", "was never closed"]),   # syntax error
+    ("_base_ = ['nothere.py']\n", ["cannot load config", "nothere.py"]),
+    ("model = dict(type=undefined_name)\n", ["cannot load config", "undefined_name"]),
+    ("x = 1\n", ["not a detector config", "no model or data"]),
+])
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_broken_config_is_one_line(text, words, checkpoints, toyvis_small, tmp_path,
+                                     capsys):
+    config = tmp_path / "broken.py"
+    config.write_text(text)
+    out = tmp_path / "results.json"
+    # exactly one line: mmcv's temporary copy must not add an "Exception ignored" report
+    refused(capsys, ["test", "--config", config, "--checkpoint", checkpoints["good"],
+                     "--data", toyvis_small, "--out", out], "broken.py", *words)
+    assert not out.exists()

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from objprop.cli import main
@@ -80,18 +81,23 @@ def test_a_folder_of_odd_sized_frames_gives_a_folder(toyvis_small, tmp_path, che
     assert len(list(VideoInput(tmp_path / "o.mp4"))) == len(frames)
 
 
-@pytest.mark.parametrize("case", ["missing", "not_a_video", "empty_folder", "bad_fps"])
-def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, checkpoint, capsys, case):
+@pytest.mark.parametrize("case", ["missing", "not_a_video", "empty_folder", "bad_fps",
+                                  "cuda_without_gpu"])
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, checkpoint, capsys, case,
+                                                    monkeypatch):
     src = {"missing": tmp_path / "nothing.mp4", "not_a_video": tmp_path / "notes.mp4",
-           "empty_folder": tmp_path / "empty", "bad_fps": tmp_path / "empty"}[case]
+           "empty_folder": tmp_path / "empty", "bad_fps": tmp_path / "empty",
+           "cuda_without_gpu": tmp_path / "empty"}[case]
     if case == "not_a_video":
         src.write_text("not a video")
-    elif case in ("empty_folder", "bad_fps"):
+    elif case in ("empty_folder", "bad_fps", "cuda_without_gpu"):
         src.mkdir()
-        if case == "bad_fps":
+        if case != "empty_folder":
             Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src / "0.png")
+    if case == "cuda_without_gpu":  # the same answer on every machine
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out = tmp_path / "out" / "demo.mp4"
-    extra = ["--fps", "0"] if case == "bad_fps" else []
+    extra = {"bad_fps": ["--fps", "0"], "cuda_without_gpu": ["--device", "cuda"]}.get(case, [])
     assert main(["demo", "--input", str(src), "--config", CONFIG, "--checkpoint",
                  str(checkpoint), "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err.strip()

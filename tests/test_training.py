@@ -318,6 +318,7 @@ def test_max_iters_compresses_toy_schedule_and_stops_paper_schedule():
     (["--config", TOY, "--nnodes", 2, "--node-rank", 2], "--node-rank"),
     (["--config", TOY, "--nnodes", 2, "--master-port", 70000], "--master-port"),
     (["--config", TOY, "--cfg-options", "optimizer.lr"], "KEY=VALUE"),
+    (["--config", TOY, "--seed", -1], "--seed"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, toyvis_small):
     if "--data" not in args:

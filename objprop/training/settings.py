@@ -40,6 +40,11 @@ def format_cfg_value(value):
     return str(value)
 
 
+# numpy's legacy seeding takes [0, 2**32), and mmdet's data workers seed with
+# seed + workers * rank + worker id: this bound leaves room for any world size
+MAX_SEED = 2 ** 31
+
+
 def _flag(flag, help, **argparse_kwargs):
     return dict(flag=flag, help=help, argparse=argparse_kwargs)
 
@@ -167,6 +172,8 @@ class TrainSettings:
                         ("--samples-per-gpu", self.samples_per_gpu)):
             if v is not None and v < 1:
                 raise ObjPropError(f"{name} must be >= 1 (got {v})")
+        if not 0 <= self.seed < MAX_SEED:  # numpy's legacy seeding takes [0, 2**32)
+            raise ObjPropError(f"--seed must be in 0 .. {MAX_SEED - 1} (got {self.seed})")
         if self.max_iters and self.epochs:
             raise ObjPropError("give --max-iters or --epochs, not both")
         if self.gpus:
