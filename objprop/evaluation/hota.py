@@ -87,6 +87,12 @@ def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR, pairs=None):
             di = [i for i, d in enumerate(dets[vid])
                   if d.category_id == cat["id"] and d.score >= score_thr]
             gi = [j for j, g in enumerate(gts[vid]) if g.category_id == cat["id"]]
+            if not di and not gi and by_video["HOTA"]:
+                # a video without this category on either side adds zero to every sum the
+                # combination takes (counts, and weights of the weighted means), so it is
+                # left out: on YouTube-VIS most (video, category) pairs are such; a class
+                # keeps at least one sequence, which combine_sequences needs
+                continue
             data = sequence_data([dets[vid][i] for i in di], [gts[vid][j] for j in gi],
                                  lengths[vid], pairs.intersections(vid, di, gi))
             for name, metric in metrics.items():
