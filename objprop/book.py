@@ -85,7 +85,7 @@ def execute_chapter(name, parameters, out_dir, log=print):
     import papermill as pm
     src = repo_root() / "book" / f"{name}.md"
     nb = jupytext.read(src)
-    declared = {p for p in pm.inspect_notebook(_as_ipynb(nb, out_dir, name))}
+    declared = _declared_parameters(nb)
     params = {k: v for k, v in parameters.items() if k in declared}
     out = Path(out_dir) / f"{name}.ipynb"
     tmp = out.with_name(f".{name}.running.ipynb")
@@ -114,13 +114,18 @@ def _hide_injected_parameters(path):
     nbformat.write(nb, str(path))
 
 
-def _as_ipynb(nb, out_dir, name):
-    """papermill inspects only files: write the converted notebook once for inspection."""
+def _declared_parameters(nb):
+    """The names a chapter's ``parameters`` cell declares. papermill inspects only files:
+    the converted notebook is written to a temporary folder, never beside the executed
+    chapters, where jupyter-book would parse it as a page (and warn on its glue roles)."""
+    import tempfile
+
     import nbformat
-    path = Path(out_dir) / f".{name}.source.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, str(path))
-    return str(path)
+    import papermill as pm
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "chapter.ipynb"
+        nbformat.write(nb, str(path))
+        return set(pm.inspect_notebook(str(path)))
 
 
 def copy_static_pages(out_dir=None):
@@ -232,8 +237,6 @@ def write_smoke_notebooks(out_dir):
     run_book(smoke=True, out_dir=out_dir)
     for i, name in enumerate(CHAPTERS, 1):
         (out_dir / f"{name}.ipynb").replace(out_dir / f"{i:02d}_{name}.ipynb")
-    for leftover in out_dir.glob(".*.ipynb"):
-        leftover.unlink()
     for nb_path in out_dir.glob("*.ipynb"):
         shrink_images(nb_path)
 

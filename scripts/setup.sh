@@ -108,7 +108,8 @@ install_chromium() {
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
   else
-    echo "chromium missing and not root: the HTML screenshot test will be skipped"
+    echo "chromium missing and not root: tests/test_book.py's HTML-report test will FAIL;" \
+         "install Debian's chromium (apt-get install chromium) as root"
   fi
 }
 step chromium install_chromium

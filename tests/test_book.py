@@ -107,6 +107,7 @@ def test_each_chapter_has_an_nbval_notebook():
         nb = nbformat.read(p, as_version=4)
         checked = [c for c in nb.cells if c.cell_type == "code"
                    and "NBVAL_CHECK_OUTPUT" in c.source]
+        assert checked, f"{p.name}: no cell tagged NBVAL_CHECK_OUTPUT: nbval compares nothing"
         for c in checked:
             assert c.outputs, f"{p.name}: a checked cell has no stored output to compare"
 
