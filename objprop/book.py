@@ -88,6 +88,7 @@ def execute_chapter(name, parameters, out_dir, log=print):
     declared = _declared_parameters(nb)
     params = {k: v for k, v in parameters.items() if k in declared}
     out = Path(out_dir) / f"{name}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{name}.running.ipynb")
     t0 = time.time()
     log(f"[book] {name}: executing with {params}")
