@@ -6,9 +6,6 @@ through myst-nb ``glue`` (:func:`prose_values`); nothing else types them. Source
 paper's full text (``../shared/paper/objprop-paper.md``) and the data sets' own papers.
 """
 
-SOURCE = ("Chakravarthy et al., Object Propagation via Inter-Frame Attentions for Temporally "
-          "Stable Video Instance Segmentation")
-
 TABLE1 = dict(
     source=("Chakravarthy et al. (ObjProp), Table 1: oracle study of MaskTrack R-CNN on the "
             "mini-val split of YouTube-VIS (mAP, percent)"),
@@ -36,14 +33,10 @@ TRAINING = dict(gpus=4, images_per_gpu=6, batch=24, optimizer="SGD", lr=0.005, e
 # Sec. 2.2, *Inter-frame affinity*: "resized into the stride of 16 of the image resolution"
 FEATURE_STRIDE = 16
 
-# The data sets' own papers: YouTube-VIS 2019 (Yang et al., ICCV 2019, Sec. 3), YouTube-VIS
-# 2021 (the 2021 challenge's data page) and OVIS (Qi et al., IJCV 2022, Table 1).
+# The data set's own paper: YouTube-VIS 2019 (Yang et al., ICCV 2019, Sec. 3)
 DATASETS = {
     "YouTube-VIS 2019": dict(train_videos=2238, valid_videos=302, test_videos=343,
                              categories=40),
-    "YouTube-VIS 2021": dict(train_videos=2985, valid_videos=421, test_videos=453,
-                             categories=40),
-    "OVIS": dict(train_videos=607, valid_videos=140, test_videos=154, categories=25),
 }
 
 
@@ -62,13 +55,8 @@ def prose_values():
     ytvis = DATASETS["YouTube-VIS 2019"]
     return dict(
         paper_ap_objprop=ap("ObjProp"), paper_ap_masktrack=ap("MaskTrack R-CNN"),
-        paper_gain=ap("ObjProp") - ap("MaskTrack R-CNN"),
         paper_oracle_box=oracle_gain("+ box"), paper_oracle_class=oracle_gain("+ class"),
         paper_oracle_mask=oracle_gain("+ mask"), paper_oracle_track=oracle_gain("+ track"),
-        paper_gpus=TRAINING["gpus"], paper_images_per_gpu=TRAINING["images_per_gpu"],
-        paper_batch=TRAINING["batch"], paper_epochs=TRAINING["epochs"],
-        paper_lr=TRAINING["lr"], paper_backbone=TRAINING["backbone"],
-        paper_pretrained=TRAINING["pretrained"],
-        paper_lr_steps=" and ".join(str(s) for s in TRAINING["lr_steps"]),
-        paper_stride=FEATURE_STRIDE,
+        paper_gpus=TRAINING["gpus"], paper_backbone=TRAINING["backbone"],
+        paper_pretrained=TRAINING["pretrained"], paper_stride=FEATURE_STRIDE,
         ytvis_train_videos=ytvis["train_videos"], ytvis_categories=ytvis["categories"])

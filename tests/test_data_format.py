@@ -6,8 +6,8 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
-from objprop.data.ytvis import (decode_segmentation, encode_mask, load_results, load_ytvis,
-                                mask_to_bbox, summarize)
+from objprop.data.ytvis import (box_sides, decode_segmentation, encode_mask, load_results,
+                                load_ytvis, mask_to_bbox, summarize)
 from objprop.errors import ObjPropError
 
 H, W = 12, 17
@@ -97,10 +97,9 @@ def test_mask_to_bbox_matches_pycocotools(seed):
 def test_valid_file_loads_with_extra_keys(tmp_path):
     gt = load_ytvis(write(tmp_path, tiny_gt()))
     assert gt["videos"][0]["hard_frames"] == {"1": "blur"}
-    summary = summarize(gt)
-    sides = summary.pop("box_side")
-    assert summary == dict(videos=1, frames=3, instances=1, categories=1,
-                           per_class={"disc": 1}, hard_frames=1)
+    assert summarize(gt) == dict(videos=1, frames=3, instances=1, categories=1,
+                                 per_class={"disc": 1}, hard_frames=1)
+    sides = box_sides(gt)
     boxes = [b for b in gt["annotations"][0]["bboxes"] if b is not None]
     assert sides["p10"] <= sides["median"] <= sides["p90"]
     assert min(b[2] * b[3] for b in boxes) ** 0.5 <= sides["p10"]

@@ -307,6 +307,20 @@ def test_max_iters_compresses_toy_schedule_and_stops_paper_schedule():
     assert paper.lr_config.warmup_iters == 500 and paper.checkpoint_config.interval == 100
 
 
+def test_the_paper_config_trains_as_the_paper_states():
+    """The training chapter glues the paper config's schedule into a sentence ending "as the
+    paper's Sec. 2.2 states": objprop.paper's transcription of Sec. 2.2 holds it to that."""
+    from objprop import paper
+    from objprop.config import load_config
+    from objprop.training import schedule_summary
+    s = schedule_summary(load_config("configs/objprop_r50_fpn_12e_youtubevis2019.py"))
+    t = paper.TRAINING
+    assert (s["optimizer"], s["lr"], s["batch"]) == (t["optimizer"], t["lr"], t["batch"])
+    assert (s["gpus"], s["samples_per_gpu"]) == (t["gpus"], t["images_per_gpu"])
+    assert s["length"] == f"{t['epochs']} epochs"
+    assert s["lr_steps"] == " and ".join(map(str, t["lr_steps"]))
+
+
 # --------------------------------------------------------------------------- (e) bad input
 
 @pytest.mark.parametrize("args, needle", [

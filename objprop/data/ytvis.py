@@ -500,13 +500,11 @@ def box_sides(gt):
 
 
 def summarize(gt):
-    """Videos, frames and instances (in total and per class) of a ground truth, and its
-    box sides (:func:`box_sides`); with ToyVIS's ``hard_frames`` metadata, the number of hard
-    frames too."""
+    """Videos, frames, categories and instances (in total and per class) of a ground truth;
+    with ToyVIS's ``hard_frames`` metadata, the number of hard frames too."""
     out = dict(videos=len(gt["videos"]), frames=sum(v["length"] for v in gt["videos"]),
                instances=sum(1 for a in gt.get("annotations", []) if not a.get("iscrowd", 0)),
-               categories=len(gt["categories"]), per_class=instances_per_class(gt),
-               box_side=box_sides(gt))
+               categories=len(gt["categories"]), per_class=instances_per_class(gt))
     if any("hard_frames" in v for v in gt["videos"]):
         out["hard_frames"] = sum(len(v.get("hard_frames", {})) for v in gt["videos"])
     return out

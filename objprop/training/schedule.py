@@ -3,9 +3,15 @@
 docs)."""
 
 
+def base_batch_size(cfg):
+    """The batch the config's lr is set for (``base_batch_size``, else mmdet's
+    ``auto_scale_lr.base_batch_size``), or None."""
+    return cfg.get("base_batch_size") or cfg.get("auto_scale_lr", {}).get("base_batch_size")
+
+
 def linear_lr_scaling(cfg, batch):
     """Scale ``cfg.optimizer.lr`` by ``batch / base_batch_size``; returns the log line."""
-    base = cfg.get("base_batch_size") or cfg.get("auto_scale_lr", {}).get("base_batch_size")
+    base = base_batch_size(cfg)
     lr0 = cfg.optimizer.lr
     if not base or batch == base:
         return f"lr {lr0:g} for batch {batch} (the config's base batch; no scaling)"
@@ -77,7 +83,7 @@ def _scale_iter_schedule(cfg, old, new, explicit):
 def schedule_summary(cfg):
     """What a config trains with, as the training chapter's prose names it: optimiser, lr,
     the batch the lr is set for, warm-up, lr steps and length (``"12 epochs"``)."""
-    base = cfg.get("base_batch_size") or cfg.get("auto_scale_lr", {}).get("base_batch_size")
+    base = base_batch_size(cfg)
     runner, lr_cfg = cfg.runner, cfg.get("lr_config", {})
     by_epoch = runner.type == "EpochBasedRunner"
     length = runner.max_epochs if by_epoch else runner.max_iters
