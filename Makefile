@@ -10,7 +10,7 @@ SEEDS ?= 0 1 2
 AUTHORS_SEEDS ?= 0
 STAMP = $(wildcard $(VENV)/.objprop-setup-*)
 
-.PHONY: setup book test toyvis clean-book bench variants
+.PHONY: setup book test toyvis clean-book bench variants gpu-check profile
 
 setup:
 	@bash scripts/setup.sh
@@ -40,6 +40,16 @@ bench: setup
 	@$(PY) benchmarks/bench_eval.py
 	@$(PY) benchmarks/bench_models.py
 	@$(PY) benchmarks/bench_train.py
+
+# The CUDA path on one GPU: each toy method trained there, its online inference compared with
+# the CPU's (same tracks, mask IoU >= 0.99), s/iteration GPU against CPU; refuses in one line
+# without a GPU. Build mmcv's CUDA ops first (`FORCE_CUDA=1 make setup` where nvcc exists).
+gpu-check: setup
+	@$(VENV)/bin/objprop doctor --check-gpu
+
+# where a toy training iteration goes (stages and torch operators)
+profile: setup
+	@$(PY) benchmarks/profile_train.py
 
 clean-book:
 	rm -rf results book/_executed _build

@@ -1,83 +1,176 @@
-"""Training speed: seconds per iteration of the toy MaskTrack R-CNN and ObjProp configs.
+"""Training speed of the toy configs on this machine: today's loop against the new one, and a
+training alone against one beside a second training. Every figure is measured in this run,
+side by side, and each ratio compares two of them.
 
-Each (model, setting) is one ``objprop train --max-iters N`` run in a fresh work folder, at
-the same total batch: 1 CPU process x ``B`` images, ``P`` CPU processes (gloo) x ``B / P``
-images, and, when CUDA is available, 1 GPU x ``B`` images. Two figures per run, from its
-``train_summary.json``: *wall* s/iter (first iteration's start to last iteration's end, data
-loading included) and the *median* iteration (forward, backward, step; data loading
-excluded). Periodic checkpoints are switched off (only the last iteration saves one) so that
-they do not count; prints a table and the ObjProp / MaskTrack R-CNN ratio per setting.
+Each measurement is one ``objprop train --max-iters N`` subprocess in a fresh work folder
+(periodic checkpoints off), read from its ``train_summary.json``: the *median* iteration
+(forward, backward, step, hooks; data loading excluded) and the *wall* time per iteration.
+Settings, for each toy method:
 
-    python benchmarks/bench_train.py [--data data/toyvis] [--iters 10] [--batch 2]
-        [--procs 2] [--no-cuda]
+* ``before``: the loop as it was before the speed-up (2026-11-26): mmcv's CPU RoIAlign,
+  NCHW convolutions, the per-tensor AdamW, libgomp's default spin (``GOMP_SPINCOUNT=
+  300000``), torch's thread count (every core);
+* ``now``: the configs as they are (channels-last, torchvision's RoIAlign, fused AdamW,
+  the short spin of ``objprop.training.threads``), every core;
+* ``now, 2 side by side``: two trainings at once (seeds 0 and 1), one thread each, as the
+  book runs its trainings; throughput is both runs' iterations per second together;
+* ``now + bf16 features``: ``model.train_feat_dtype=bfloat16`` (opt-in: the backbone and
+  FPN under bf16 autocast while training).
 
-Without ``--data`` (or when the folder is missing) a small ToyVIS at the book's frame size is
-generated into a temporary folder first.
+Then the sharing check: ``before`` and ``now`` alone against the same setting beside a
+second, longer training of the same setting (started first, stopped after).
+
+    python benchmarks/bench_train.py [--data data/toyvis] [--iters 20] [--repeat 1]
+        [--methods masktrack_rcnn objprop] [--no-bf16] [--no-sharing]
+
+With ``--repeat R`` the settings are run R times, interleaved, and each figure is the median
+over rounds. Without ``--data`` a small ToyVIS at the book's frame size is generated first.
+The machine must be otherwise idle (the sharing rows show why).
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = {"MaskTrack R-CNN": "configs/masktrack_rcnn_r18_fpn_toy.py",
-           "ObjProp": "configs/objprop_r18_fpn_toy.py"}
+CONFIGS = {"masktrack_rcnn": "configs/masktrack_rcnn_r18_fpn_toy.py",
+           "objprop": "configs/objprop_r18_fpn_toy.py"}
+BEFORE_OPTIONS = ["model.channels_last=False",
+                  "model.roi_head.bbox_roi_extractor.roi_layer.use_torchvision=False",
+                  "model.roi_head.mask_roi_extractor.roi_layer.use_torchvision=False",
+                  "optimizer.fused=False"]
+BEFORE_ENV = {"GOMP_SPINCOUNT": "300000"}  # libgomp's default (OMP_WAIT_POLICY unset)
+BF16_OPTIONS = ["model.train_feat_dtype=bfloat16"]
 
 
-def run_one(config, data, iters, samples, gpus, procs, work_dir):
+def train_cmd(config, data, iters, work_dir, options=(), seed=0, threads=None):
     cmd = [sys.executable, "-m", "objprop.cli", "train", "--config", config, "--data", data,
-           "--max-iters", str(iters), "--samples-per-gpu", str(samples), "--gpus", str(gpus),
-           "--procs", str(procs), "--work-dir", str(work_dir),
-           "--cfg-options", "checkpoint_config.interval=1000000"]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if run.returncode != 0:
-        sys.exit(f"bench_train: {' '.join(cmd[2:])} failed:\n{(run.stdout + run.stderr)[-3000:]}")
+           "--max-iters", str(iters), "--work-dir", str(work_dir), "--seed", str(seed),
+           "--cfg-options", "checkpoint_config.interval=1000000", *options]
+    return cmd + (["--threads", str(threads)] if threads else [])
+
+
+def start(cmd, env):
+    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, **env),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc, work_dir):
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"bench_train: {' '.join(proc.args[2:])} failed:\n{out[-3000:]}")
     return json.loads((Path(work_dir) / "train_summary.json").read_text())
+
+
+class Bench:
+    def __init__(self, data, iters, tmp):
+        self.data, self.iters, self.tmp, self.n = data, iters, Path(tmp), 0
+
+    def _wd(self):
+        self.n += 1
+        return self.tmp / f"run{self.n}"
+
+    def alone(self, config, options, env, threads=None):
+        wd = self._wd()
+        s = finish(start(train_cmd(config, self.data, self.iters, wd, options,
+                                   threads=threads), env), wd)
+        return dict(median=s["s_per_iter_median"], wall=s["s_per_iter"], runs=1)
+
+    def side_by_side(self, config, options, env, jobs=2):
+        """``jobs`` trainings at once (seeds 0..jobs-1), cores // jobs threads each."""
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        wds = [self._wd() for _ in range(jobs)]
+        procs = [start(train_cmd(config, self.data, self.iters, wd, options, seed=k,
+                                 threads=threads), env) for k, wd in enumerate(wds)]
+        s = [finish(p, wd) for p, wd in zip(procs, wds)]
+        return dict(median=statistics.mean(x["s_per_iter_median"] for x in s) / jobs,
+                    wall=statistics.mean(x["s_per_iter"] for x in s) / jobs, runs=jobs)
+
+    def beside(self, config, options, env, iters=None):
+        """One training while a second one of the same setting runs."""
+        bg_wd, wd = self._wd(), self._wd()
+        bg = start(train_cmd(config, self.data, 100000, bg_wd, options, seed=1), env)
+        time.sleep(15)  # the second training is past its set-up and iterating
+        iters = iters or self.iters
+        try:
+            s = finish(start(train_cmd(config, self.data, iters, wd, options), env), wd)
+        finally:
+            bg.kill()
+            bg.communicate()
+        return dict(median=s["s_per_iter_median"], wall=s["s_per_iter"], runs=1)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="ToyVIS folder (default: a generated one)")
-    p.add_argument("--iters", type=int, default=10)
-    p.add_argument("--batch", type=int, default=2, help="total images per iteration")
-    p.add_argument("--procs", type=int, default=2, help="CPU processes of the second setting")
-    p.add_argument("--no-cuda", action="store_true")
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--methods", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    p.add_argument("--no-bf16", action="store_true")
+    p.add_argument("--no-sharing", action="store_true")
     args = p.parse_args()
-    import torch
+    t_start = time.time()
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         data = args.data
         if data is None or not Path(data).is_dir():
+            sys.path.insert(0, str(ROOT))
             from objprop.data.toyvis import make_toyvis
             data = str(Path(tmp) / "toyvis")
-            make_toyvis(data, seed=0, train_videos=4, valid_videos=1, frames=8, height=160,
+            make_toyvis(data, seed=0, train_videos=8, valid_videos=1, frames=12, height=160,
                         width=288, progress=False)
-        settings = [("CPU, 1 proc", 0, 1, args.batch)]
-        if args.procs > 1:
-            settings.append((f"CPU, {args.procs} procs (gloo)", 0, args.procs,
-                             max(1, args.batch // args.procs)))
-        if torch.cuda.is_available() and not args.no_cuda:
-            settings.append(("CUDA, 1 GPU", 1, 1, args.batch))
-        rows = []
-        for label, gpus, procs, samples in settings:
-            for name, config in CONFIGS.items():
-                wd = Path(tmp) / f"{Path(config).stem}_{gpus}_{procs}"
-                s = run_one(config, data, args.iters, samples, gpus, procs, wd)
-                rows.append((label, name, s))
-                print(f"  {label:<22} {name:<16} {s['s_per_iter']:.3f} s/iter", flush=True)
-    print(f"\n{args.iters} iterations, total batch {args.batch} "
-          f"(torch threads: {os.environ.get('OMP_NUM_THREADS', 'default')})")
-    print(f"{'setting':<22} {'model':<16} {'batch':>5} {'wall s/iter':>11} "
-          f"{'median s/iter':>13}")
-    for label, name, s in rows:
-        print(f"{label:<22} {name:<16} {s['batch']:>5} {s['s_per_iter']:>11.3f} "
-              f"{s['s_per_iter_median']:>13.3f}")
-    for label in dict.fromkeys(r[0] for r in rows):
-        by = {n: s for lab, n, s in rows if lab == label}
-        ratio = by["ObjProp"]["s_per_iter"] / by["MaskTrack R-CNN"]["s_per_iter"]
-        print(f"ObjProp / MaskTrack R-CNN time per iteration ({label}): {ratio:.2f}x")
+        bench = Bench(data, args.iters, tmp)
+        plan = []  # (method, setting, thunk)
+        for m in args.methods:
+            c = CONFIGS[m]
+            plan += [(m, "before", lambda c=c: bench.alone(c, BEFORE_OPTIONS, BEFORE_ENV)),
+                     (m, "now", lambda c=c: bench.alone(c, [], {})),
+                     (m, "now, 2 side by side", lambda c=c: bench.side_by_side(c, [], {}))]
+            if not args.no_bf16:
+                plan += [(m, "now + bf16 features",
+                          lambda c=c: bench.alone(c, BF16_OPTIONS, {})),
+                         (m, "now + bf16, 2 side by side",
+                          lambda c=c: bench.side_by_side(c, BF16_OPTIONS, {}))]
+        if not args.no_sharing:
+            c = CONFIGS[args.methods[-1]]
+            m = args.methods[-1]
+            # the collapsed setting runs at several s/iteration: fewer iterations
+            plan += [(m, "before, beside a 2nd training",
+                      lambda: bench.beside(c, BEFORE_OPTIONS, BEFORE_ENV,
+                                           iters=max(5, args.iters // 3))),
+                     (m, "now, beside a 2nd training", lambda: bench.beside(c, [], {}))]
+        results = {}
+        for r in range(args.repeat):
+            for method, setting, thunk in plan:
+                res = thunk()
+                results.setdefault((method, setting), []).append(res)
+                print(f"  round {r + 1}: {method:<15} {setting:<32} "
+                      f"{res['median']:.3f} s/iter (median), {res['wall']:.3f} (wall)",
+                      flush=True)
+    fig = {k: dict(median=statistics.median(x["median"] for x in v),
+                   wall=statistics.median(x["wall"] for x in v)) for k, v in results.items()}
+    print(f"\n{args.iters} iterations per run, {args.repeat} round(s), {os.cpu_count()} cores; "
+          f"s/iteration is per training (side by side: the pair's time per iteration done)\n")
+    print(f"| {'method':<15} | {'setting':<32} | {'median s/iter':>13} | {'wall s/iter':>11} "
+          f"| {'speed-up vs before':>18} |")
+    print(f"|{'-' * 17}|{'-' * 34}|{'-' * 15}|{'-' * 13}|{'-' * 20}|")
+    for (method, setting), f in fig.items():
+        base = fig[(method, "before")]
+        ratio = ("-" if "beside" in setting else
+                 f"{base['median'] / f['median']:.2f}x ({base['wall'] / f['wall']:.2f}x wall)")
+        print(f"| {method:<15} | {setting:<32} | {f['median']:>13.3f} | {f['wall']:>11.3f} | "
+              f"{ratio:>18} |")
+    if not args.no_sharing:
+        m = args.methods[-1]
+        for name in ("before", "now"):
+            slow = fig[(m, f"{name}, beside a 2nd training")]["median"] / fig[(m, name)]["median"]
+            print(f"{m}, {name}: beside a second training / alone = {slow:.2f}x "
+                  f"(fair share on 2 cores: 2x; the issue's bound: 2.5x)")
+    print(f"\nbench_train: {time.time() - t_start:.0f} s in all")
 
 
 if __name__ == "__main__":

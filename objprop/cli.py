@@ -11,6 +11,9 @@ def _doctor(args):
     report = environment_report()
     print(format_report(report))
     require_gpu_support(args.gpus, report)
+    if args.check_gpu:
+        from .gpu_check import check_gpu
+        check_gpu(iters=args.iters)
 
 
 def _evaluate(args):
@@ -39,12 +42,18 @@ SUBCOMMANDS = [
 
 
 def build_parser():
+    from .config import positive_int
     p = argparse.ArgumentParser(prog="objprop", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("doctor", help="versions, mmcv ops, GPUs")
     d.add_argument("--gpus", type=int, default=0,
                    help="fail unless this many GPUs can be used with mmcv's CUDA ops")
+    d.add_argument("--check-gpu", action="store_true",
+                   help="train each toy method on one GPU and compare its online inference "
+                        "with the CPU's (objprop.gpu_check; `make gpu-check`)")
+    d.add_argument("--iters", type=positive_int, default=50,
+                   help="--check-gpu: training iterations on the GPU")
     d.set_defaults(func=_doctor)
 
     e = sub.add_parser("evaluate", help="YouTube-VIS metrics, temporal stability, HOTA / DetA / AssA")
@@ -62,6 +71,10 @@ def build_parser():
 
 
 def main(argv=None):
+    # libgomp reads its spin setting when torch is first loaded, which parsing may do
+    # (--cfg-options uses mmcv): set it first (objprop/training/threads.py says why)
+    from .training.threads import configure_process
+    configure_process()
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

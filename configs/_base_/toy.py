@@ -3,14 +3,22 @@
 _base_ = ['./datasets/youtube_vis.py', './schedules/schedule_12e.py', './default_runtime.py']
 num_classes = 5
 # merged into the model by the *_toy configs: `model = {{_base_.toy_model}}`
+# Speed on 2 cores without changing the model (benchmarks/profile_train.py shows where an
+# iteration goes, benchmarks/bench_train.py the ratios): channels-last convolutions, and
+# torchvision's RoIAlign, whose forward and backward equal mmcv's CPU kernel to the last bit
+# (tests/test_models.py) and run faster.
 toy_model = dict(
+    channels_last=True,
+    # bf16 autocast of the backbone and FPN while training ('bfloat16'): opt-in, see
+    # benchmarks/bench_train.py
+    train_feat_dtype=None,
     backbone=dict(depth=18, frozen_stages=-1, norm_eval=False, init_cfg=None),
     neck=dict(in_channels=[64, 128, 256, 512], out_channels=64),
     rpn_head=dict(in_channels=64, feat_channels=64),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=64),
+        bbox_roi_extractor=dict(out_channels=64, roi_layer=dict(use_torchvision=True)),
         bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=num_classes),
-        mask_roi_extractor=dict(out_channels=64),
+        mask_roi_extractor=dict(out_channels=64, roi_layer=dict(use_torchvision=True)),
         mask_head=dict(in_channels=64, conv_out_channels=64, num_classes=num_classes),
         # bounded (cosine) match logits: see objprop/models/track_head.py
         track_head=dict(in_channels=64, fc_out_channels=256, normalize=True, scale=10.0)),
@@ -74,7 +82,8 @@ data = dict(
 # AdamW, not the paper's SGD: from scratch at batch 2, SGD (lr 0.02, 600 iterations) left the
 # RPN and box head predicting background everywhere (0.0 mAP on ToyVIS valid), while AdamW
 # reached 39.0 mAP (6 valid videos) after 300 iterations (measured 2026-11-25, seed 0).
-optimizer = dict(_delete_=True, type='AdamW', lr=0.0003, weight_decay=0.05)
+# fused=True: torch's one-kernel AdamW on the CPU (the same update as the per-tensor loop)
+optimizer = dict(_delete_=True, type='AdamW', lr=0.0003, weight_decay=0.05, fused=True)
 optimizer_config = dict(_delete_=True, grad_clip=dict(max_norm=35, norm_type=2))
 # 400 iterations (steps at 3/4 and 11/12, as the former 600-iteration schedule): the length
 # that lets `make book` (two methods x 3 seeds, the authors' preset x 1) fit 45 minutes on

@@ -61,7 +61,8 @@ writes ``<work_dir>/train_summary.json`` (iterations, seconds, s/iter, final los
 checkpoint): :func:`train_subprocess`, the book's entry point, returns it.
 """
 from .launch import finished_run, launch_distributed, run_from_args, torchrun_command, \
-    train_subprocess
+    train_subprocess, train_subprocesses
+from .threads import parallel_jobs
 from .logs import effective_config, plot_losses, read_json_log, run_record, runs_table
 from .loop import latest_checkpoint, train
 from .schedule import adjust_schedule, linear_lr_scaling, schedule_summary
@@ -72,7 +73,8 @@ __all__ = ["SUMMARY_NAME", "TrainSettings", "adjust_schedule", "content_fingerpr
            "data_version", "effective_config", "finished_run", "latest_checkpoint", "launch_distributed",
            "linear_lr_scaling", "parse_cfg_options", "plot_losses", "prepare_config",
            "read_json_log", "run_dir", "run_from_args", "run_record", "runs_table",
-           "schedule_summary", "torchrun_command", "train", "train_subprocess"]
+           "schedule_summary", "torchrun_command", "train", "train_subprocess",
+           "train_subprocesses", "parallel_jobs"]
 
 
 def add_train_arguments(parser):

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from ..errors import ObjPropError
 from .settings import SUMMARY_NAME, TrainSettings
+from .threads import configure_process, training_env
 
 
 def run_from_args(args):
     settings = TrainSettings.from_args(args)
+    configure_process(settings.threads)  # before torch is imported (threads.py)
     if settings.launcher == "pytorch":  # a torchrun worker
         from .loop import train
         train(settings)
@@ -45,7 +47,7 @@ def torchrun_command(settings):
 
 def launch_distributed(settings):
     """Re-run this ``objprop train`` command under torchrun (:func:`torchrun_command`)."""
-    env = dict(os.environ)
+    env = training_env(settings.threads)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
                                                // settings.procs_per_node)))
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -96,7 +98,7 @@ def train_subprocess(settings, log=print):
             return dict(done, skipped=True)
     cmd = [sys.executable, "-m", "objprop.cli", "train", *settings.argv()]
     log(f"[train] {name}: {' '.join(cmd[2:])}")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(training_env(settings.threads), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             bufsize=1, env=env)
     tail, in_hooks = deque(maxlen=30), False
@@ -116,3 +118,36 @@ def train_subprocess(settings, log=print):
         raise ObjPropError(f"training failed (exit {rc}): {last}", path=settings.config)
     summary = json.loads((Path(settings.work_dir) / SUMMARY_NAME).read_text())
     return dict(summary, skipped=False)
+
+
+def train_subprocesses(runs, jobs=1, log=print):
+    """Run several trainings (``{key: TrainSettings}``), ``jobs`` side by side, each through
+    :func:`train_subprocess`; returns ``{key: summary}`` in the order given.
+
+    Side by side, each run gets ``cores // jobs`` threads unless its settings name a count,
+    and its log lines are prefixed with its key (``[ObjProp seed 1] Iter [20/400] ...``).
+    A failed run does not stop the others; the first failure is raised once all have
+    ended."""
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = max(1, min(int(jobs), len(runs)))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+
+    def one(item):
+        key, settings = item
+        if jobs == 1:
+            return train_subprocess(settings, log=log)
+        label = " ".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
+        settings = settings.replace(threads=settings.threads or threads)
+        return train_subprocess(settings, log=lambda line: log(f"[{label}] {line}"))
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [(key, pool.submit(one, (key, s))) for key, s in runs.items()]
+    out, errors = {}, []
+    for key, future in futures:
+        try:
+            out[key] = future.result()
+        except ObjPropError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+    return out

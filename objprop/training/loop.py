@@ -76,6 +76,8 @@ def train(settings):
     import torch
     import torch.distributed as dist
     distributed = settings.launcher == "pytorch"
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     if distributed and not dist.is_initialized():
         if settings.gpus:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
@@ -88,6 +90,7 @@ def train(settings):
 
 
 def _train(s, distributed):
+    import torch
     import objprop.data.dataset  # noqa: F401  (registers YouTubeVISDataset)
     import objprop.models  # noqa: F401  (registers the detectors and heads)
     from mmcv.parallel import MMDataParallel
@@ -220,6 +223,7 @@ def _train(s, distributed):
         s_per_iter_median=round(sorted(recorder.durations)[len(recorder.durations) // 2], 4)
         if recorder.n else None,
         gpus=gpus, procs=s.procs_per_node if not gpus else 1, nnodes=s.nnodes,
+        threads=torch.get_num_threads(),
         world_size=world, samples_per_gpu=spg,
         batch=spg * world, lr=cfg.optimizer.lr, seed=seed, device=device,
         final_losses={k: round(float(v), 5) for k, v in recorder.last.items()

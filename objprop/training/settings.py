@@ -87,6 +87,10 @@ class TrainSettings:
         "--samples-per-gpu", "images per process (lr scales linearly with the total batch)",
         type=int))
     seed: int = field(default=0, metadata=_flag("--seed", "training seed", type=int))
+    threads: int = field(default=None, metadata=_flag(
+        "--threads", "CPU threads of each training process (default: torch's, every core; "
+        "with --procs P, cores / P); not part of the experiment: a finished run is reused "
+        "whatever its thread count", type=int))
     cfg_options: dict = field(default_factory=dict, metadata=_flag(
         "--cfg-options", "override config keys (dotted; list items by index; mmcv's "
         "DictAction syntax); keys must exist", nargs="+", metavar="KEY=VALUE",
@@ -169,7 +173,7 @@ class TrainSettings:
         if not 0 < self.master_port < 65536:
             raise ObjPropError(f"--master-port must be a TCP port (got {self.master_port})")
         for name, v in (("--max-iters", self.max_iters), ("--epochs", self.epochs),
-                        ("--samples-per-gpu", self.samples_per_gpu)):
+                        ("--samples-per-gpu", self.samples_per_gpu), ("--threads", self.threads)):
             if v is not None and v < 1:
                 raise ObjPropError(f"{name} must be >= 1 (got {v})")
         if not 0 <= self.seed < MAX_SEED:  # numpy's legacy seeding takes [0, 2**32)
@@ -193,7 +197,8 @@ class TrainSettings:
         regenerated data is trained again rather than reused. Where the run is written, how
         it was resumed and how its nodes met do not count."""
         keep = asdict(self)
-        for k in ("work_dir", "resume", "launcher", "node_rank", "master_addr", "master_port"):
+        for k in ("work_dir", "resume", "launcher", "node_rank", "master_addr", "master_port",
+                  "threads"):
             keep.pop(k)
         keep.update(config=str(Path(self.config).resolve()),
                     data_root=None if self.data_root is None

@@ -1,0 +1,58 @@
+"""CPU threads of a training process, and why the cores can be shared.
+
+torch's CPU kernels run on GNU OpenMP (libgomp, ``torch.__config__.parallel_info()``). After
+each parallel region libgomp's idle threads *spin* for ``GOMP_SPINCOUNT`` iterations (300000
+when ``OMP_WAIT_POLICY`` is unset) before they sleep. A toy iteration has thousands of
+small parallel regions, so a training that shares 2 cores with a second one (another
+training, ``make test``) keeps both cores busy spinning while the other process's threads
+wait to be scheduled: measured on 2 cores (2026-11-26), one toy ObjProp iteration took 4 to 7
+times as long beside a second training as alone (`benchmarks/bench_train.py` prints the
+ratio). ``OMP_WAIT_POLICY=PASSIVE`` (no spinning) avoids the collapse but cost 10-20 % alone
+there; a short spin (:data:`SPIN_COUNT`) kept the speed alone and came within the fair share
+(about 2x) beside a second training.
+
+libgomp reads these variables once, when torch is first imported: :func:`configure_process`
+sets them in this process before that (first thing in every ``objprop`` command: parsing
+``--cfg-options`` already imports torch through mmcv), :func:`training_env` in the
+environment of the subprocesses the book and torchrun start. A value already in the
+environment wins (``GOMP_SPINCOUNT=300000`` restores libgomp's default, as the benchmark's
+"today" setting does).
+"""
+import os
+import sys
+
+SPIN_COUNT = 1000  # libgomp's default is 300000; 0 is OMP_WAIT_POLICY=PASSIVE
+
+
+def training_env(threads=None, env=None):
+    """The environment of a training subprocess: the short OpenMP spin, and
+    ``OMP_NUM_THREADS=threads`` when given (else torch's default: every core)."""
+    env = dict(os.environ if env is None else env)
+    env.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
+    if threads:
+        env["OMP_NUM_THREADS"] = str(int(threads))
+    return env
+
+
+def configure_process(threads=None):
+    """Apply :func:`training_env`'s settings to this process. Returns False when torch was
+    imported already (libgomp has read its variables: only the thread count can change)."""
+    fresh = "torch" not in sys.modules
+    if fresh:
+        os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
+        if threads:
+            os.environ["OMP_NUM_THREADS"] = str(int(threads))
+    if threads:
+        import torch
+        torch.set_num_threads(int(threads))
+    return fresh
+
+
+def parallel_jobs(gpus=0, cpus=None):
+    """How many CPU trainings the book runs side by side: one per core, one thread each (two
+    1-thread trainings side by side do more iterations per second than one 2-thread
+    training: a toy iteration's small kernels use a second thread for ~1.35x, not 2x;
+    ``benchmarks/bench_train.py``). GPU trainings run one at a time."""
+    if gpus:
+        return 1
+    return max(1, cpus or os.cpu_count() or 1)
