@@ -142,3 +142,25 @@ def parse_cfg_options(options):
         return p.parse_args(["--cfg-options", *map(str, options)]).cfg_options
     except argparse.ArgumentError as exc:
         raise ObjPropError(f"--cfg-options {exc.message}") from None
+
+
+def check_option_keys(cfg, options, config, allowed_new=()):
+    """Every ``--cfg-options`` key must name an existing entry of ``cfg`` (list items by
+    index; top-level keys in ``allowed_new`` may be new): a misspelt key is one line, not an
+    option mmcv would add silently."""
+    tree = cfg._cfg_dict.to_dict()
+    for key in options:
+        parts = key.split(".")
+        if len(parts) == 1 and key in allowed_new:
+            continue
+        node, seen = tree, []
+        for part in parts:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                where = ".".join(seen) or "the top level"
+                raise ObjPropError(f"unknown --cfg-options key {key!r} (no {part!r} under "
+                                   f"{where})", path=config)
+            seen.append(part)

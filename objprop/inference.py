@@ -5,6 +5,7 @@ and never a future frame; a video's results are assembled once its last frame is
 """
 from collections import defaultdict
 
+from .config import CfgOptionsAction
 from .errors import ObjPropError
 
 
@@ -183,15 +184,22 @@ def add_test_arguments(p):
     p.add_argument("--no-fill", action="store_true",
                    help="ObjProp: switch empty-instance filling off (max_fill=0)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--cfg-options", nargs="+", action=CfgOptionsAction, default={},
+                   metavar="KEY=VALUE",
+                   help="override config keys for this test run (mmcv's DictAction syntax), "
+                        "e.g. model.test_cfg.rcnn.score_thr=0.3")
 
 
 def run_from_args(args):
-    from .config import load_config
+    from .config import check_option_keys, load_config
     from .io import write_json_atomic
     if not args.out.endswith((".json", ".zip")):
         raise ObjPropError("--out must end in .json (results) or .zip (a server "
                            "submission)", path=args.out)
-    cfg = load_config(args.config, data_root=args.data, test_split=args.split)
+    if args.cfg_options:
+        check_option_keys(load_config(args.config), args.cfg_options, args.config)
+    cfg = load_config(args.config, data_root=args.data, test_split=args.split,
+                      cfg_options=args.cfg_options or None)
     model = build_model(cfg, args.checkpoint, device=args.device)
     if args.no_fill:
         set_max_fill(model, 0)

@@ -456,8 +456,9 @@ def stability_rows(measured, at_score=False):
     return summary_rows(measured, [k for _, k, _ in STABILITY_COLUMNS], value)
 
 
-TRACKING_COLUMNS = [("HOTA", "HOTA"), ("DetA", "DetA"), ("AssA", "AssA"), ("MOTA", "MOTA"),
-                    ("IDF1", "IDF1"), ("ID switches", "IDSW")]
+TRACKING_COLUMNS = [("HOTA", "HOTA"), ("DetA", "DetA"), ("AssA", "AssA"),
+                    ("HOTA (det. av.)", "HOTA_det_av"), ("MOTA", "MOTA"), ("IDF1", "IDF1"),
+                    ("ID switches", "IDSW")]
 
 
 def tracking_rows(measured, score_thr=STABILITY_SCORE_THR):
@@ -553,14 +554,18 @@ def readme_results_block(results_dir="results"):
 
 
 def training_summary(runs):
-    """One line per trained method: iterations, batch, its seeds, mean s/iteration."""
+    """One line per trained method: iterations, batch, its seeds, and each run's s/iteration
+    (with its thread count, where recorded)."""
     out = []
     for method, rs in by_method(runs).items():
-        spi = [r["s_per_iter"] for r in rs if r.get("s_per_iter") is not None]
+        spi = [f"{r['s_per_iter']:.2f}" + (f" ({r['threads']} thread"
+                                           f"{'s' if r['threads'] > 1 else ''})"
+                                           if r.get("threads") else "")
+               for r in rs if r.get("s_per_iter") is not None]
         out.append(f"- {method}: {rs[0].get('iters')} iterations, batch {rs[0].get('batch')}, "
                    f"seed{'s' if len(rs) > 1 else ''} "
                    f"{', '.join(str(r.get('seed')) for r in rs)}"
-                   + (f", {mean_std(spi)[0]:.2f} s/iteration" if spi else ""))
+                   + (f"; s/iteration by seed {', '.join(spi)}" if spi else ""))
     return "\n".join(out)
 
 

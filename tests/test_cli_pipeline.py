@@ -50,3 +50,16 @@ def test_train_then_test_then_evaluate(toyvis_small, tmp_path):
     assert {"AP", "AP50", "AR10"} <= set(metrics) and 0.0 <= metrics["AP"] <= 1.0
     assert "AP" in table
     assert zipped["AP"] == metrics["AP"]  # same model, same frames: the same results
+    # a test-time variant without a config file: --cfg-options, as `objprop train` takes them
+    none = tmp_path / "none.json"
+    out = objprop("test", "--config", "configs/objprop_r18_fpn_toy.py", "--checkpoint", ckpt,
+                  "--data", toyvis_small, "--split", "valid", "--out", none, "--cfg-options",
+                  "model.test_cfg.rcnn.score_thr=1.01", "model.test_cfg.prop.max_fill=0")
+    assert out.startswith("wrote 0 tracks") and json.loads(none.read_text()) == []
+    bad = subprocess.run([sys.executable, "-m", "objprop.cli", "test", "--config",
+                          "configs/objprop_r18_fpn_toy.py", "--checkpoint", ckpt, "--data",
+                          toyvis_small, "--out", tmp_path / "x.json", "--cfg-options",
+                          "model.test_cfg.rcnn.scor_thr=0.3"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "scor_thr" in bad.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in bad.stderr and not (tmp_path / "x.json").exists()

@@ -40,12 +40,14 @@ def uncompressed(mask):
 
 
 def test_a_perfect_result_scores_one():
-    gt, _ = case()
-    # TrackEval's class average counts a category without tracks as 0: leave it out here
-    gt["categories"] = [c for c in gt["categories"] if c["id"] != 3]
+    gt, _ = case()   # category 3 is in no video: left out of the class average
     m = tracking_metrics(gt, gt_as_results(gt))
-    for key in ("HOTA", "DetA", "AssA", "LocA", "MOTA", "IDF1"):
+    for key in ("HOTA", "DetA", "AssA", "LocA", "MOTA", "IDF1", "HOTA_det_av", "DetA_det_av",
+                "AssA_det_av"):
         assert m[key] == pytest.approx(1.0), key
+    # TrackEval's own combination counts it as 0: two of three categories
+    assert tracking_metrics(gt, gt_as_results(gt), empty_classes=True)["HOTA"] == \
+        pytest.approx(2 / 3)
     assert m["IDSW"] == 0
     worse = tracking_metrics(gt, case()[1])
     assert worse["HOTA"] < 1 and worse["AssA"] < 1 and worse["IDSW"] >= 1
@@ -78,8 +80,17 @@ def test_the_numbers_are_trackevals_own_youtube_vis_runner(tmp_path):
     out, _ = evaluator.evaluate([dataset], [trackeval.metrics.HOTA(quiet),
                                             trackeval.metrics.CLEAR(quiet),
                                             trackeval.metrics.Identity(quiet)])
-    theirs = out["YouTubeVIS"]["ours"]["COMBINED_SEQ"]["cls_comb_cls_av"]
-    ours = tracking_metrics(gt, results, score_thr=0.5)
+    combined = out["YouTubeVIS"]["ours"]["COMBINED_SEQ"]
+    theirs = combined["cls_comb_cls_av"]
+    ours = tracking_metrics(gt, results, score_thr=0.5, empty_classes=True)
+    # by default the class average leaves out category 3 (no track on either side)
+    default = tracking_metrics(gt, results, score_thr=0.5)
+    names = [c["name"] for c in gt["categories"] if c["id"] != 3]
+    assert default["HOTA"] == pytest.approx(
+        np.mean([np.mean(combined[n]["HOTA"]["HOTA"]) for n in names]), abs=1e-9)
+    for field in ("HOTA", "DetA", "AssA"):
+        assert default[f"{field}_det_av"] == pytest.approx(
+            float(np.mean(combined["cls_comb_det_av"]["HOTA"][field])), abs=1e-9)
     for key, (metric, field) in (("HOTA", ("HOTA", "HOTA")), ("DetA", ("HOTA", "DetA")),
                                  ("AssA", ("HOTA", "AssA")), ("MOTA", ("CLEAR", "MOTA")),
                                  ("IDF1", ("Identity", "IDF1"))):

@@ -30,8 +30,8 @@ def write_results(d, base_ap=(0.4, 0.42, 0.38), authors_ap=0.3, objprop_ap=(0.45
     (d / "book_timings.json").write_text(json.dumps(dict(
         chapters=dict(train=1800.0, evaluation=600.0, data=6.0), total_s=2406.0, seeds=[0, 1, 2])))
     (d / "train.json").write_text(json.dumps(dict(runs=[
-        dict(method="MaskTrack R-CNN", iters=600, batch=2, seed=s, s_per_iter=0.5 + s / 10)
-        for s in range(len(base_ap))])))
+        dict(method="MaskTrack R-CNN", iters=600, batch=2, seed=s, s_per_iter=0.5 + s / 10,
+             threads=1 + (s == 2)) for s in range(len(base_ap))])))
 
 
 def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
@@ -47,7 +47,8 @@ def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
     # mean ± sample std over the three seeds, with how many
     assert "| MaskTrack R-CNN | 40.0 ± 2.0 |" in text and "| ObjProp | 45.0 ± 1.0 |" in text
     assert "3 seeds |" in text and "training seeds 0, 1, 2" in text
-    assert "600 iterations, batch 2, seeds 0, 1, 2, 0.60 s/iteration" in text
+    assert ("600 iterations, batch 2, seeds 0, 1, 2; s/iteration by seed 0.50 (1 thread), "
+            "0.60 (1 thread), 0.70 (2 threads)") in text
     assert "ran its chapters in 40 min (training seeds 0, 1, 2; longest: train 30.0 min, " \
         "evaluation 10.0 min, data 0.1 min)" in text
     assert "Its 3 training runs took 0 min when they trained" in text

@@ -333,6 +333,8 @@ def test_the_paper_config_trains_as_the_paper_states():
     (["--config", TOY, "--nnodes", 2, "--master-port", 70000], "--master-port"),
     (["--config", TOY, "--cfg-options", "optimizer.lr"], "KEY=VALUE"),
     (["--config", TOY, "--seed", -1], "--seed"),
+    (["--config", TOY, "--work-dir", TOY], "--work-dir is a file"),
+    (["--config", TOY, "--threads", 0], "--threads"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, toyvis_small):
     if "--data" not in args:

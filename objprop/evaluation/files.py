@@ -59,6 +59,7 @@ def format_table(metrics):
     if t:
         lines.append(f"Tracking (TrackEval, results scoring >= {t['score_thr']}): "
                      f"HOTA {_pct(t['HOTA'])}  DetA {_pct(t['DetA'])}  AssA {_pct(t['AssA'])}  "
+                     f"(detection-averaged HOTA {_pct(t['HOTA_det_av'])})  "
                      f"MOTA {100 * t['MOTA']:.1f}  IDF1 {_pct(t['IDF1'])}  ID switches {t['IDSW']}")
     s = metrics.get("stability")
     if s:

@@ -11,8 +11,14 @@ and combined as its YouTube-VIS runner does:
   (TrackEval ``datasets/youtube_vis.py`` ``get_preprocessed_seq_data`` and
   ``_calculate_similarities``; no detection is removed, crowd tracks included);
 * the videos of a category combined (``combine_sequences``), then the categories averaged
-  with empty ones counted (``combine_classes_class_averaged``: TrackEval's
-  ``cls_comb_cls_av``, what its runner reports for YouTube-VIS);
+  (``combine_classes_class_averaged``, TrackEval's ``cls_comb_cls_av``, what its runner
+  reports for YouTube-VIS) over the categories that have a ground-truth or a result track in
+  the split. This departs from TrackEval, which counts a category with neither as 0, so
+  that a perfect result on a split missing some categories scored below 1 (HOTA 0.6 on two
+  ToyVIS videos); COCO-style AP leaves such categories out too. ``empty_classes=True``
+  gives TrackEval's number. ``HOTA_det_av``, ``DetA_det_av``, ``AssA_det_av``: the
+  detection-averaged combination (``cls_comb_det_av``: every category's detections pooled,
+  so frequent categories weigh more), which empty categories do not change;
 * HOTA, DetA and AssA are the means over TrackEval's localisation thresholds α.
 
 The per-frame intersections come from :class:`objprop.evaluation.tracks.VideoPairs` (one
@@ -69,10 +75,13 @@ def sequence_data(dets, gts, n_frames, inter):
     return data
 
 
-def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR, pairs=None):
+def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR, pairs=None,
+                     empty_classes=False):
     """HOTA, DetA, AssA, LocA (means over α), MOTA, IDSW and IDF1 of ``results`` on ``gt``,
-    TrackEval's class-averaged combination over ``gt``'s categories, results with a score
-    below ``score_thr`` dropped. Values in [0, 1] (MOTA may be negative; IDSW a count).
+    TrackEval's class-averaged combination over the categories with a track on either side
+    (``empty_classes=True``: over all of ``gt``'s categories, as TrackEval), results with a
+    score below ``score_thr`` dropped; and the detection-averaged HOTA, DetA and AssA
+    (``*_det_av``). Values in [0, 1] (MOTA may be negative; IDSW a count).
     ``pairs``: the :class:`~objprop.evaluation.tracks.VideoPairs` of ``gt`` and ``results``,
     shared with the caller's other metrics."""
     metrics = _metrics()
@@ -80,7 +89,7 @@ def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR, pairs=None):
         pairs = VideoPairs(gt, [r for r in results if r["score"] >= score_thr])
     gts, dets = pairs.gt_by_video, pairs.dt_by_video
     lengths = {v["id"]: v["length"] for v in gt["videos"]}
-    per_class = {}
+    per_class, seen = {}, set()
     for cat in gt["categories"]:
         by_video = {name: {} for name in metrics}
         for vid in gts:
@@ -93,16 +102,23 @@ def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR, pairs=None):
                 # left out: on YouTube-VIS most (video, category) pairs are such; a class
                 # keeps at least one sequence, which combine_sequences needs
                 continue
+            if di or gi:
+                seen.add(cat["name"])
             data = sequence_data([dets[vid][i] for i in di], [gts[vid][j] for j in gi],
                                  lengths[vid], pairs.intersections(vid, di, gi))
             for name, metric in metrics.items():
                 by_video[name][vid] = metric.eval_sequence(data)
         per_class[cat["name"]] = {name: metrics[name].combine_sequences(by_video[name])
                                   for name in metrics}
+    averaged = {c: r for c, r in per_class.items() if empty_classes or c in seen} or per_class
     combined = {name: metric.combine_classes_class_averaged(
-        {c: res[name] for c, res in per_class.items()}) for name, metric in metrics.items()}
+        {c: res[name] for c, res in averaged.items()}) for name, metric in metrics.items()}
     out = {key: float(np.mean(combined[metric][field]))
            for key, (metric, field) in REPORTED.items()}
+    pooled = metrics["HOTA"].combine_classes_det_averaged(
+        {c: res["HOTA"] for c, res in per_class.items()})
+    out.update({f"{field}_det_av": float(np.mean(pooled[field]))
+                for field in ("HOTA", "DetA", "AssA")})
     out["IDSW"] = int(round(out["IDSW"]))
     out["score_thr"] = score_thr
     return out

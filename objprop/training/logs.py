@@ -11,12 +11,12 @@ def run_record(summary):
     """The fields of a run that ``results/train.json`` keeps (``objprop.report`` reads
     ``config`` and ``checkpoint``)."""
     keys = ("config", "checkpoint", "work_dir", "iters", "seconds", "s_per_iter", "gpus",
-            "procs", "seed", "final_losses", "batch", "lr", "skipped")
+            "procs", "threads", "seed", "final_losses", "batch", "lr", "skipped")
     return {k: summary.get(k) for k in keys}
 
 
 RUNS_COLUMNS = [("seed", "seed"), ("iterations", "iters"), ("batch", "batch"), ("lr", "lr"),
-                ("processes", "procs"), ("s/iter", "s_per_iter"), ("final loss", "loss"),
+                ("processes", "procs"), ("threads", "threads"), ("s/iter", "s_per_iter"), ("final loss", "loss"),
                 ("checkpoint", "checkpoint"), ("trained now", "trained")]
 
 

@@ -18,7 +18,7 @@ import json
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from ..config import CfgOptionsAction, parse_cfg_options
+from ..config import CfgOptionsAction, check_option_keys, parse_cfg_options
 from ..errors import ObjPropError
 
 SUMMARY_NAME = "train_summary.json"
@@ -178,6 +178,9 @@ class TrainSettings:
                 raise ObjPropError(f"{name} must be >= 1 (got {v})")
         if not 0 <= self.seed < MAX_SEED:  # numpy's legacy seeding takes [0, 2**32)
             raise ObjPropError(f"--seed must be in 0 .. {MAX_SEED - 1} (got {self.seed})")
+        if self.work_dir is not None and Path(self.work_dir).exists() and \
+                not Path(self.work_dir).is_dir():
+            raise ObjPropError("--work-dir is a file, not a folder", path=self.work_dir)
         if self.max_iters and self.epochs:
             raise ObjPropError("give --max-iters or --epochs, not both")
         if self.gpus:
@@ -217,22 +220,7 @@ def _default(f):
 def check_cfg_options(cfg, options, config):
     """Every ``--cfg-options`` key must name an existing config entry (list items by index);
     a few top-level keys the trainer reads (:data:`TRAINER_KEYS`) are allowed as new."""
-    tree = cfg._cfg_dict.to_dict()
-    for key in options:
-        parts = key.split(".")
-        if len(parts) == 1 and key in TRAINER_KEYS:
-            continue
-        node, seen = tree, []
-        for part in parts:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                where = ".".join(seen) or "the top level"
-                raise ObjPropError(f"unknown --cfg-options key {key!r} (no {part!r} under "
-                                   f"{where})", path=config)
-            seen.append(part)
+    check_option_keys(cfg, options, config, allowed_new=TRAINER_KEYS)
 
 
 def prepare_config(config, data_root=None, cfg_options=None):
