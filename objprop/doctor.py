@@ -38,16 +38,18 @@ def format_report(r):
     return "\n".join(lines)
 
 
-def require_gpu_support(gpus, report=None):
-    """Fail early, with the reason and the fix, when ``gpus`` > 0 cannot run here."""
+def require_gpu_support(gpus, report=None, what=None):
+    """Fail early, with the reason and the fix, when ``gpus`` > 0 cannot run here
+    (``what``: the flag that asked, default ``--gpus N``)."""
     if not gpus:
         return
     r = report or environment_report()
+    what = what or f"--gpus {gpus}"
     if not r["gpus"]:
-        raise ObjPropError(f"--gpus {gpus}: no CUDA GPU visible (torch.cuda.is_available() "
+        raise ObjPropError(f"{what}: no CUDA GPU visible (torch.cuda.is_available() "
                            "is False); use --gpus 0 for the CPU")
     if len(r["gpus"]) < gpus:
-        raise ObjPropError(f"--gpus {gpus}: only {len(r['gpus'])} CUDA GPU(s) visible; "
+        raise ObjPropError(f"{what}: only {len(r['gpus'])} CUDA GPU(s) visible; "
                            "use --gpus 0 for the CPU")
     if not r["mmcv_ops_cuda"]:
         raise ObjPropError("GPU training asked for but mmcv-full's ops were built without "

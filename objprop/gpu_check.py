@@ -66,7 +66,7 @@ def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print):
     """Run the check; returns one row per method. Raises ObjPropError (one line) when no
     GPU can be used or when the GPU and the CPU disagree."""
     from .doctor import require_gpu_support
-    require_gpu_support(1)
+    require_gpu_support(1, what="--check-gpu")
     from .config import load_config
     from .data.toyvis import make_toyvis
     from .inference import build_model, build_test_dataset

@@ -42,3 +42,11 @@ def write_text_atomic(text, path):
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
     return Path(path)
+
+
+def safe_name(text):
+    """A file-name part from a display name: lower case, every run of characters other than
+    letters, digits, ``.`` and ``-`` one ``_`` (``"MaskTrack R-CNN, authors' test settings"``
+    → ``masktrack_r-cnn_authors_test_settings``)."""
+    import re
+    return re.sub(r"[^a-z0-9.-]+", "_", str(text).lower()).strip("_") or "_"

@@ -229,7 +229,8 @@ def _percent(v):
 
 
 def _slug(oracles):
-    return "_".join(oracles) if oracles else "none"
+    from .io import safe_name
+    return safe_name("_".join(oracles)) if oracles else "none"
 
 
 def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="results/oracle",

@@ -621,12 +621,13 @@ def branch_variant_study(config, variants=None, seeds=(0, 1, 2), data_root=None,
     from .config import load_config
     from .data.ytvis import load_ytvis
     from .inference import build_model, build_test_dataset
+    from .io import safe_name
     from .training import TrainSettings, run_dir, train_subprocess
     variants = BRANCH_VARIANTS if variants is None else variants
     rows = []
     for name, options in variants.items():
         for seed in seeds:
-            root = Path(work_root) / "variants" / _slug(name) if options else Path(work_root)
+            root = Path(work_root) / "variants" / safe_name(name) if options else Path(work_root)
             summary = train_subprocess(TrainSettings(
                 config, data_root, work_dir=run_dir(root, config, seed), seed=seed,
                 resume=True, max_iters=max_iters, cfg_options=options), log=log)
@@ -645,10 +646,6 @@ def branch_variant_study(config, variants=None, seeds=(0, 1, 2), data_root=None,
                 f"{r['frames']} IoU {r['iou']:.3f}" for r in rows if r["variant"] == name
                 and r["seed"] == seed))
     return rows
-
-
-def _slug(name):
-    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
 
 def branch_variants_table(rows):

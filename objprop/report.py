@@ -64,7 +64,7 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
     from .evaluation import stability_metrics, ytvis_evaluate
     from .evaluation.tracks import VideoPairs
     from .inference import build_model, build_test_dataset, run_inference, set_max_fill
-    from .io import write_json_atomic
+    from .io import safe_name, write_json_atomic
     cfg = load_config(config, data_root=data_root, test_split=split,
                       cfg_options=cfg_options)
     model = build_model(cfg, checkpoint)
@@ -75,7 +75,7 @@ def score_method(name, config, checkpoint, data_root, split="valid", out_dir="re
     t0 = time.perf_counter()
     results = run_inference(model, dataset, video_ids=ids, progress=progress)
     seconds = time.perf_counter() - t0  # same process, one run after another: comparable
-    slug = name.lower().replace(" ", "_").replace("(", "").replace(")", "").replace("-", "")
+    slug = safe_name(name)
     res_path = Path(out_dir) / (f"results_{slug}.json" if seed is None
                                 else f"results_{slug}_seed{seed}.json")
     write_json_atomic(results, res_path)

@@ -75,5 +75,5 @@ def test_gpu_check_refuses_in_one_line_without_a_gpu(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path.parent)
     assert run.returncode == 2, run.stderr
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no CUDA GPU visible" in lines[0], run.stderr
+    assert len(lines) == 1 and "--check-gpu: no CUDA GPU visible" in lines[0], run.stderr
     assert "Traceback" not in run.stderr

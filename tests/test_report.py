@@ -170,3 +170,17 @@ def test_score_runs_scores_every_seed_or_the_first_ones_and_reuses_a_run(tmp_pat
     again = report.score_runs([("B", "configs/base.py", True, {}, "same as A")], "data",
                               out_dir=tmp_path, cache=cache)
     assert [r["method"] for r in again] == ["B"] * 3 and len(calls) == 4
+
+
+def test_results_file_names_are_safe():
+    """Display names become file names of letters, digits, '_', '-' and '.' only (a comma
+    and a quote once reached results/)."""
+    import re
+    from objprop.io import safe_name
+    for name in ("MaskTrack R-CNN, authors' test settings", "ObjProp (no filling)",
+                 "ObjProp (authors' code, filling as intended)", "a/b\\c d", "  "):
+        slug = safe_name(name)
+        assert re.fullmatch(r"[a-z0-9_.-]+", slug), (name, slug)
+    assert safe_name("MaskTrack R-CNN, authors' test settings") == \
+        "masktrack_r-cnn_authors_test_settings"
+    assert safe_name("ObjProp (no filling)") != safe_name("ObjProp")
