@@ -19,8 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CONFIGS = {"MaskTrack R-CNN": "configs/masktrack_rcnn_r18_fpn_toy.py",
-           "ObjProp": "configs/objprop_r18_fpn_toy.py"}
+from objprop.gpu_check import METHODS as CONFIGS  # noqa: E402  (the two toy methods)
 PRECISIONS = {"float32": [], "bfloat16": ["model.train_feat_dtype=bfloat16"]}
 
 

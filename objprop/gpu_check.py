@@ -1,7 +1,7 @@
 """`objprop doctor --check-gpu` (``make gpu-check``): the CUDA path, end to end, on one GPU.
 
 For each toy method (MaskTrack R-CNN, ObjProp): train ``iters`` iterations on one GPU
-(mmcv's CUDA ops), the same number on the CPU for the time per iteration, then run the GPU
+(mmcv's CUDA ops), ``cpu_iters`` on the CPU for the time per iteration, then run the GPU
 checkpoint online over two ToyVIS videos on the GPU and on the CPU and compare frame by frame:
 the same track ids in the same frames, and every instance's mask with IoU >= ``min_iou``
 between the two devices. Prints one table (s/iteration GPU vs CPU, frames, instances, the
@@ -14,16 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .book import TOY_CONFIGS
 from .errors import ObjPropError
 
-METHODS = {"MaskTrack R-CNN": "configs/masktrack_rcnn_r18_fpn_toy.py",
-           "ObjProp": "configs/objprop_r18_fpn_toy.py"}
+METHODS = {"MaskTrack R-CNN": TOY_CONFIGS["baseline_config"], "ObjProp": TOY_CONFIGS["config"]}
 
 
-def mask_iou(a, b):
-    """IoU of two boolean masks (1.0 when both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+def agreement(a, b):
+    """How far two devices' masks of one instance agree: their IoU, 1.0 when both are
+    empty (both devices found nothing there)."""
+    from .propagation import mask_iou
+    return 1.0 if not (a.any() or b.any()) else mask_iou(a, b)
 
 
 def compare_frames(frames_a, frames_b, min_iou=0.99):
@@ -42,7 +43,7 @@ def compare_frames(frames_a, frames_b, min_iou=0.99):
             problems.append(f"video {key[0]} frame {key[1]}: track ids {ids_a} vs {ids_b}")
             continue
         for k, tid in enumerate(ids_a):
-            iou = mask_iou(a["masks"][k], b["masks"][ids_b.index(tid)])
+            iou = agreement(a["masks"][k], b["masks"][ids_b.index(tid)])
             ious.append(iou)
             if iou < min_iou:
                 problems.append(f"video {key[0]} frame {key[1]} track {tid}: mask IoU "

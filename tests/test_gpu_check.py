@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from objprop.gpu_check import compare_frames, mask_iou
+from objprop.gpu_check import agreement, compare_frames
 
 
 def _frame(ids, boxes, h=20, w=30):
@@ -17,13 +17,13 @@ def _frame(ids, boxes, h=20, w=30):
     return dict(track_ids=list(ids), masks=masks)
 
 
-def test_mask_iou():
+def test_agreement_is_the_mask_iou_and_one_when_both_are_empty():
     a = np.zeros((4, 4), bool)
     b = a.copy()
-    assert mask_iou(a, b) == 1.0            # both empty
+    assert agreement(a, b) == 1.0            # both empty
     a[:2] = True
     b[1:3] = True
-    assert mask_iou(a, b) == pytest.approx(1 / 3)
+    assert agreement(a, b) == pytest.approx(1 / 3)
 
 
 def test_compare_frames_accepts_the_same_frames_in_another_instance_order():

@@ -6,7 +6,7 @@ num_classes = 5
 # Speed on 2 cores without changing the model (benchmarks/profile_train.py shows where an
 # iteration goes, benchmarks/bench_train.py the ratios): channels-last convolutions, and
 # torchvision's RoIAlign, whose forward and backward equal mmcv's CPU kernel to the last bit
-# (tests/test_models.py) and run faster.
+# (tests/test_speed.py) and run faster.
 toy_model = dict(
     channels_last=True,
     # bf16 autocast of the backbone and FPN while training ('bfloat16'): opt-in, see

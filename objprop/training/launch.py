@@ -10,12 +10,11 @@ from pathlib import Path
 
 from ..errors import ObjPropError
 from .settings import SUMMARY_NAME, TrainSettings
-from .threads import configure_process, training_env
+from .threads import training_env
 
 
 def run_from_args(args):
     settings = TrainSettings.from_args(args)
-    configure_process(settings.threads)  # before torch is imported (threads.py)
     if settings.launcher == "pytorch":  # a torchrun worker
         from .loop import train
         train(settings)

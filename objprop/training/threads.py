@@ -34,17 +34,13 @@ def training_env(threads=None, env=None):
     return env
 
 
-def configure_process(threads=None):
-    """Apply :func:`training_env`'s settings to this process. Returns False when torch was
-    imported already (libgomp has read its variables: only the thread count can change)."""
+def configure_process():
+    """Set the short spin in this process (a value already there wins). Returns False when
+    torch was imported already: libgomp has read its variables, and this changes nothing.
+    A run's thread count is set by :func:`objprop.training.train` (``torch.set_num_threads``)."""
     fresh = "torch" not in sys.modules
     if fresh:
         os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
-        if threads:
-            os.environ["OMP_NUM_THREADS"] = str(int(threads))
-    if threads:
-        import torch
-        torch.set_num_threads(int(threads))
     return fresh
 
 
