@@ -29,14 +29,14 @@ model = dict(
     test_cfg=dict(
         # score 0.001, 100 detections a frame (their config 122, 124)
         rcnn=dict(score_thr=0.001, max_per_img=100),
-        # the authors' intended filling (two_stage.py 431-494; ObjProp.fill_authors):
+        # the authors' intended filling (two_stage.py 431-494; AuthorsFiller):
         # every track of the last 24 frames (73; track.history=24), averaged (458), >= 0.3
         # (462), nothing suppressed, no limit on fills in a row; as shipped it never runs
         # (441-444): max_fill=0 / `objprop test --no-fill`.
         # COST CAP (not the authors'): propagate from the last 4 history frames only, not
         # 24; the mean is over <= 4 propagated masks and a track absent from the last 4
         # frames is no longer filled (scores and labels still use all 24).
-        prop=dict(_delete_=True, mode='authors', mask_thr=0.3, max_fill=None,
+        prop=dict(_delete_=True, type='AuthorsFiller', mask_thr=0.3, max_fill=None,
                   max_frames=4)))
 # reference frame: any other annotated frame of the video (mmdet/datasets/ytvos.py 198-210)
 data = dict(train=dict(ref_sampling='any'))

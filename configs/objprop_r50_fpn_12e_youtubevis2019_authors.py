@@ -35,11 +35,11 @@ model = dict(
         # score 0.001, 100 detections a frame (their config 122, 124; the paper config's too)
         rcnn=dict(score_thr=0.001, max_per_img=100),
         # the filling their code was written to do (two_stage.py 431-494; see
-        # ObjProp.fill_authors): every track of the last 24 frames (73), averaged (458),
+        # AuthorsFiller): every track of the last 24 frames (73), averaged (458),
         # >= 0.3 (462), nothing suppressed, no limit on fills in a row; no cost cap here.
         # As shipped it never runs (441-444): test with max_fill=0 (`objprop test
         # --no-fill`) for the release as shipped.
-        prop=dict(_delete_=True, mode='authors', mask_thr=0.3, max_fill=None,
+        prop=dict(_delete_=True, type='AuthorsFiller', mask_thr=0.3, max_fill=None,
                   max_frames=None)))
 # reference frame: any other annotated frame of the video, earlier or later
 # (mmdet/datasets/ytvos.py sample_ref 198-210)

@@ -10,8 +10,8 @@ from .errors import ObjPropError
 
 
 def has_filling(model):
-    """Whether ``model`` fills missed instances at test time (ObjProp: a ``prop_cfg``)."""
-    return hasattr(model, "prop_cfg")
+    """Whether ``model`` fills missed instances at test time (ObjProp: a ``filler``)."""
+    return hasattr(model, "filler")
 
 
 def set_max_fill(model, max_fill):
@@ -19,8 +19,8 @@ def set_max_fill(model, max_fill):
     returns the previous value (None, and nothing changed, for a model without filling)."""
     if not has_filling(model):
         return None
-    old = model.prop_cfg["max_fill"]
-    model.prop_cfg["max_fill"] = max_fill
+    old = model.filler.max_fill
+    model.filler.max_fill = max_fill
     return old
 
 

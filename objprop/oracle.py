@@ -80,11 +80,6 @@ def normalize_oracles(oracles):
     return tuple(o for o in ORACLES if o in names)
 
 
-def _box_iou(a, b):
-    from mmdet.core import bbox_overlaps
-    return bbox_overlaps(a, b)
-
-
 # --------------------------------------------------------------------------- hooks
 
 class OracleHook(FrameHook):
@@ -121,6 +116,7 @@ class OracleHook(FrameHook):
 
     def detections(self, meta, bboxes, scores, labels):
         import torch
+        from mmdet.core import bbox_overlaps
         gt = self.gt
         gt_boxes = torch.as_tensor(np.asarray(gt["bboxes"], np.float32)).reshape(-1, 4)
         gt_boxes = gt_boxes.to(bboxes)
@@ -133,7 +129,7 @@ class OracleHook(FrameHook):
         else:
             n, m = len(bboxes), len(gt_boxes)
             if n and m:
-                best_iou, best = _box_iou(bboxes, gt_boxes).max(dim=1)
+                best_iou, best = bbox_overlaps(bboxes, gt_boxes).max(dim=1)
             else:
                 best_iou = bboxes.new_zeros(n)
                 best = torch.zeros(n, dtype=torch.long, device=bboxes.device)
@@ -258,7 +254,7 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
     dataset = build_test_dataset(cfg)
     ids = [v["id"] for v in dataset.vid_infos][:max_videos]
     gt = subset_gt(cfg.data.test.ann_file, ids)
-    default_fill = model.prop_cfg.get("max_fill") if has_filling(model) else None
+    default_fill = model.filler.max_fill if has_filling(model) else None
     model_name = "ObjProp" if has_filling(model) else "MaskTrack R-CNN"
     out_dir = Path(out_dir)
     table_rows = []

@@ -136,7 +136,7 @@ def propagation_ious(model, dataset, gt, deltas=range(1, 9), box_sources=BOX_SOU
     from tqdm import tqdm
     if not hasattr(model, "prop_head"):
         raise ObjPropError("this model has no propagation head (an ObjProp config is needed)")
-    thr = model.prop_cfg["mask_thr"]
+    thr = model.filler.mask_thr
     anns = annotations_by_video(gt)
     videos = {v["id"]: v for v in gt["videos"]}
     order = [(vi, info["id"]) for vi, info in enumerate(dataset.vid_infos)
@@ -309,7 +309,7 @@ def oracle_fill(model, dataset, gt, results, iou_thr=0.5, max_videos=None, progr
     from tqdm import tqdm
 
     from .data.ytvis import encode_mask
-    thr = model.prop_cfg["mask_thr"]
+    thr = model.filler.mask_thr
     out = copy.deepcopy(results)
     anns = annotations_by_video(gt)
     videos = {v["id"]: v for v in gt["videos"]}
@@ -446,11 +446,11 @@ def filling_study(config, results_dir, data_root, split="valid", max_videos=None
                 if scored else _scored(gt, res)
             runs.append(dict(keep, method=name, seed=seed,
                              funnel=filling_funnel(gt, res, max_fill=None if name.endswith(
-                                 "oracle") else model.prop_cfg["max_fill"] if name == "ObjProp"
+                                 "oracle") else model.filler.max_fill if name == "ObjProp"
                                  else 0)))
         runs[-1]["oracle_fills"] = n
         paper_rule = tuned_options is not None and all(
-            model.prop_cfg.get(k.rsplit(".", 1)[-1]) == v for k, v in tuned_options.items())
+            getattr(model.filler, k.rsplit(".", 1)[-1], None) == v for k, v in tuned_options.items())
         if tuned_options and paper_rule:  # the paper's rule won: its runs, not a rerun
             runs.append(dict(runs[-2], method=TUNED))
         elif tuned_options:
@@ -458,7 +458,7 @@ def filling_study(config, results_dir, data_root, split="valid", max_videos=None
                                  data_root, split, results_dir, max_videos=max_videos,
                                  progress=False, cfg_options=tuned_options, seed=seed)
             max_fill = tuned_options.get("model.test_cfg.prop.max_fill",
-                                         model.prop_cfg["max_fill"])
+                                         model.filler.max_fill)
             runs.append(dict(tuned, funnel=filling_funnel(gt, load_results(tuned["results"], gt),
                                                           max_fill=max_fill)))
     return dict(runs=runs)
@@ -600,7 +600,7 @@ def funnel_sentence(runs, method="ObjProp", oracle="ObjProp + propagation oracle
 BRANCH_VARIANTS = {
     "as the book trains it": {},
     # its share of the gradient: the full-frame mask loss is mostly background pixels
-    "mask loss weight 5": {"model.prop_head.loss_prop_mask_weight": 5.0},
+    "mask loss weight 5": {"model.prop_head.loss_prop_mask.loss_weight": 5.0},
     # resolution: the paper's stride 16 leaves a ToyVIS object 2-4 feature cells across; the
     # book's toy ObjProp trains at 8 since this study chose it (configs/_base_/toy.py)
     "features at the paper's stride 16": {"model.prop_head.feat_stride": 16},

@@ -222,7 +222,7 @@ def fidelity_runs(baseline_config, config, authors_config):
     """The measured comparison of the fidelity section, as :class:`Run`s. Same data and
     training budget for every config; the test-time variants reuse the same weights and run
     on the first ``TEST_VARIANT_SEEDS`` seeds."""
-    greedy = {"model.test_cfg.track.rule": "greedy"}
+    greedy = {"model.test_cfg.track.type": "GreedyTracker"}
     return [Run(*r) for r in [
         ("MaskTrack R-CNN", baseline_config, True, {},
          "MaskTrack R-CNN's own tracker and test thresholds"),
@@ -414,10 +414,11 @@ def gain_sentence(measured):
 
 def load_json(path):
     """A results file a previous chapter wrote, or a one-line error saying which chapter."""
+    from .data.ytvis import load_json as read_json
     path = Path(path)
     if not path.is_file():
         raise ObjPropError(f"missing: run the {path.stem} chapter first", path=path)
-    return json.loads(path.read_text())
+    return read_json(path, what=f"results of the {path.stem} chapter")
 
 
 def load_measured(results_dir="results"):

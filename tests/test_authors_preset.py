@@ -41,8 +41,8 @@ def test_presets_load_and_differ_from_their_parents_only_where_the_authors_do():
         assert (cfg.model.test_cfg.rcnn.score_thr, cfg.model.test_cfg.rcnn.max_per_img) == \
             (0.001, 100)
         prop = cfg.model.test_cfg.prop
-        assert (prop.mode, prop.mask_thr, prop.max_fill) == ("authors", 0.3, None)
-        assert set(prop) == {"mode", "mask_thr", "max_fill", "max_frames"}  # _delete_ worked
+        assert (prop.type, prop.mask_thr, prop.max_fill) == ("AuthorsFiller", 0.3, None)
+        assert set(prop) == {"type", "mask_thr", "max_fill", "max_frames"}  # _delete_ worked
         assert cfg.data.train.ref_sampling == "any" and cfg.test_results.min_frames == 2
         assert cfg.model.test_cfg.track == base.model.test_cfg.track
         assert cfg.data.test == base.data.test
@@ -58,7 +58,7 @@ def test_existing_configs_keep_their_defaults():
     head = model.prop_head
     assert head.att_features == "concat" and head.test_spatial_sigma is None
     assert not head.class_specific and head.mask_pred.out_channels == 1
-    assert model.prop_cfg["mode"] == "online" and model.prop_cfg["max_frames"] is None
+    assert type(model.filler).__name__ == "OnlineFiller" and model.filler.max_fill == 3
 
 
 def test_full_preset_builds():
@@ -274,9 +274,10 @@ def test_authors_fill_suppresses_nothing_unlike_the_online_fill():
     model, _ = authors_toy()
     model.prop_head = TableHead(model.prop_head, model.tracker, {0: 0.9, 1: 0.9})
     assert fill_of(run_video(model.eval(), hook, n_frames=3)[2]) is not None
-    online, _ = authors_toy(**{"model.test_cfg.prop.mode": "online"})  # max_fill None
+    online, _ = authors_toy(**{"model.test_cfg.prop": dict(
+        _delete_=True, type="OnlineFiller", max_fill=None, mask_thr=0.3)})
     torch.nn.init.constant_(online.prop_head.mask_pred.bias, 20.0)
-    assert online.prop_cfg["suppress_iou"] == 0.5
+    assert online.filler.suppress_iou == 0.5
     assert fill_of(run_video(online.eval(), hook, n_frames=3)[2]) is None  # IoU 1 > 0.5
 
 

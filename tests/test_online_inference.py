@@ -60,7 +60,7 @@ def test_objprop_fills_a_missed_instance_and_baseline_does_not():
 def test_filling_stops_after_max_fill_frames():
     model, _ = toy_model("objprop")
     make_prop_head_confident(model)
-    model.prop_cfg["max_fill"] = 2
+    model.filler.max_fill = 2
     hidden = {(f, 0) for f in range(1, 6)}
     outs = run_video(model.eval(), ScriptedDetections(hidden), n_frames=6)
     has_0 = [0 in o["track_ids"] for o in outs]
@@ -70,7 +70,7 @@ def test_filling_stops_after_max_fill_frames():
 def test_filling_off_matches_the_baseline_behaviour():
     model, _ = toy_model("objprop")
     make_prop_head_confident(model)
-    model.prop_cfg["max_fill"] = 0
+    model.filler.max_fill = 0
     outs = run_video(model.eval(), ScriptedDetections({(2, 0)}))
     assert outs[2]["track_ids"] == [1]
 
@@ -116,10 +116,10 @@ def test_min_track_score_keeps_filling_off_low_score_tracks():
     hidden = {(2, 0)}
     model, _ = toy_model("objprop")
     make_prop_head_confident(model)
-    model.prop_cfg["min_track_score"] = 0.95  # instance 0 scores 0.9: not filled
+    model.filler.min_track_score = 0.95  # instance 0 scores 0.9: not filled
     outs = run_video(model.eval(), ScriptedDetections(hidden))
     assert outs[2]["track_ids"] == [1]
-    model.prop_cfg["min_track_score"] = 0.85
+    model.filler.min_track_score = 0.85
     outs = run_video(model.eval(), ScriptedDetections(hidden))
     assert sorted(outs[2]["track_ids"]) == [0, 1] and outs[2]["filled"].sum() == 1
 
@@ -130,7 +130,7 @@ def test_a_weak_detection_takes_the_propagated_mask_only_when_asked():
     plain = run_video(model.eval(), WeakAt(2, 0.2))
     k = plain[2]["track_ids"].index(0)
     assert not plain[2]["filled"].any() and plain[2]["masks"][k].sum() < H * W
-    model.prop_cfg["replace_score_thr"] = 0.5
+    model.filler.replace_score_thr = 0.5
     outs = run_video(model.eval(), WeakAt(2, 0.2))
     k = outs[2]["track_ids"].index(0)
     assert outs[2]["filled"][k] and outs[2]["masks"][k].all()

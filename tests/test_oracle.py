@@ -38,7 +38,7 @@ def masktrack_run(toyvis_small, checkpoints):
     # each oracle must change only its own part of every detection; MaskTrack R-CNN's rule
     # drops a detection that loses its track to a better one, and which one loses depends
     # on the boxes: these per-detection checks run the tracker that keeps every detection
-    keep_all = dict(DETECT_ALL, **{"model.test_cfg.track.rule": "greedy"})
+    keep_all = dict(DETECT_ALL, **{"model.test_cfg.track.type": "GreedyTracker"})
     cfg = load_config(CONFIGS["masktrack"], data_root=toyvis_small, cfg_options=keep_all)
     model = build_model(cfg, checkpoints["masktrack"])
     dataset = build_test_dataset(cfg)

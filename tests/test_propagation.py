@@ -18,7 +18,7 @@ def test_the_chapter_propagates_exactly_what_inference_fills():
     model, _ = toy_model("objprop")
     model.eval()
     torch.nn.init.normal_(model.prop_head.mask_pred.weight, std=0.5)  # a non-flat mask
-    model.prop_cfg.update(min_area=0, suppress_iou=1.01)  # keep the fill, whatever it is
+    model.filler.min_area, model.filler.suppress_iou = 0, 1.01  # keep the fill, whatever it is
     outs = run_video(model, ScriptedDetections({(1, 0)}), n_frames=2)
     k = outs[1]["track_ids"].index(0)
     assert outs[1]["filled"][k]
@@ -26,7 +26,7 @@ def test_the_chapter_propagates_exactly_what_inference_fills():
     assert 0 < filled.sum() < H * W
     cache = propagation.FrameCache(model, SyntheticVideo(n_frames=2), 0)
     steps = propagation.propagate(model, cache, 1, 0, [BOXES[0].numpy()], labels=[0])
-    np.testing.assert_array_equal(steps["mask_prob"][0] > model.prop_cfg["mask_thr"], filled)
+    np.testing.assert_array_equal(steps["mask_prob"][0] > model.filler.mask_thr, filled)
     # the intermediates are the head's: rows of W sum to 1, W b is the object map
     W_ = steps["affinity"]
     assert torch.allclose(W_.sum(1), torch.ones(len(W_)), atol=1e-5)
@@ -94,7 +94,7 @@ def test_branch_variants_train_apart_and_are_measured_per_seed(toyvis_small, tmp
     data = tmp_path / "toy"
     shutil.copytree(toyvis_small, data)
     variants = {"as the book trains it": {},
-                "mask loss weight 5": {"model.prop_head.loss_prop_mask_weight": 5.0}}
+                "mask loss weight 5": {"model.prop_head.loss_prop_mask.loss_weight": 5.0}}
     rows = propagation.branch_variant_study(
         "configs/objprop_r18_fpn_toy.py", variants, seeds=[0], data_root=str(data),
         work_root=tmp_path / "work", max_iters=2, log=lambda line: None)
@@ -102,7 +102,7 @@ def test_branch_variants_train_apart_and_are_measured_per_seed(toyvis_small, tmp
     assert all(0 <= r["iou"] <= 1 and r["n"] > 0 for r in rows)
     trained = tmp_path / "work" / "variants" / "mask_loss_weight_5" / "objprop_r18_fpn_toy"
     summary = json.loads((trained / "seed0" / "train_summary.json").read_text())
-    assert summary["request"]["cfg_options"] == {"model.prop_head.loss_prop_mask_weight": 5.0}
+    assert summary["request"]["cfg_options"] == {"model.prop_head.loss_prop_mask.loss_weight": 5.0}
     assert (tmp_path / "work" / "objprop_r18_fpn_toy" / "seed0" / "latest.pth").exists()
     table = propagation.branch_variants_table(rows)
     assert table.count("| mask loss weight 5 |") == len({r["frames"] for r in rows})

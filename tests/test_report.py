@@ -111,7 +111,7 @@ def test_fidelity_runs_isolate_tracker_thresholds_and_filling():
     runs = report.fidelity_runs("base.py", "objprop.py", "authors.py")
     by = {r.method: (r.config, r.fill, r.options) for r in runs}
     assert by["MaskTrack R-CNN, greedy tracker"] == (
-        "base.py", True, {"model.test_cfg.track.rule": "greedy"})
+        "base.py", True, {"model.test_cfg.track.type": "GreedyTracker"})
     assert by["MaskTrack R-CNN, authors' test settings"][2]["model.test_cfg.rcnn.score_thr"] \
         == 0.001
     assert by["ObjProp (authors' code, as released)"] == ("authors.py", False, {})

@@ -14,7 +14,8 @@ import pytest
 import torch
 from mmdet.core import bbox_overlaps
 
-from objprop.models.tracker import OnlineTracker
+from objprop.models import build_tracker
+from objprop.models.tracker import GreedyTracker, MaskTrackTracker
 
 MATCH_COEFF = [1.0, 2.0, 10]   # configs/masktrack_rcnn_r50_fpn_1x_youtubevos.py line 48
 BBOX_DUMMY_IOU = 0             # TrackHead default (track_head.py line 26)
@@ -145,7 +146,7 @@ def run_original(frames):
 
 
 def run_ours(frames, **kwargs):
-    tracker, outs = OnlineTracker(**kwargs), []
+    tracker, outs = build_tracker(kwargs), []
     tracker.reset(0)
     for f, (boxes, scores, labels, embs) in enumerate(frames):
         outs.append(tracker.assign(f, embs, boxes, scores, labels))
@@ -168,7 +169,7 @@ def test_default_tracker_equals_masktrack_rcnn_on_random_sequences():
 
 def test_greedy_variant_differs_from_masktrack_rcnn():
     rng = np.random.default_rng(1)
-    differ = sum(run_ours(fr, rule="greedy") != run_original(fr)
+    differ = sum(run_ours(fr, type="GreedyTracker") != run_original(fr)
                  for fr in (random_sequence(rng) for _ in range(50)))
     assert differ > 25
 
@@ -188,7 +189,7 @@ def test_a_new_instance_of_a_known_class_is_not_merged_into_a_track():
     # same label bonus as a same-class track; the greedy rule gives it none and merges them
     f1_alone = frame([[50, 50, 60, 60]], [0.8], [0], [[-1.0, 3.0]])
     assert run_ours([f0, f1_alone]) == [[0], [1]] == run_original([f0, f1_alone])
-    assert run_ours([f0, f1_alone], rule="greedy") == [[0], [0]]
+    assert run_ours([f0, f1_alone], type="GreedyTracker") == [[0], [0]]
 
 
 def test_two_detections_of_one_track_keep_only_the_better_one():
@@ -197,14 +198,14 @@ def test_two_detections_of_one_track_keep_only_the_better_one():
     f1 = frame([[5, 5, 15, 15], [0, 0, 10, 10]], [0.5, 0.9], [0, 0],
                [[3.0, 0.0], [3.0, 0.0]])
     assert run_ours([f0, f1]) == [[0], [None, 0]]
-    assert run_ours([f0, f1], rule="greedy")[1][1] == 0
+    assert run_ours([f0, f1], type="GreedyTracker")[1][1] == 0
 
 
 def test_matching_uses_the_label_a_track_was_created_with():
     f0 = frame([[0, 0, 10, 10]], [0.9], [0], [[3.0, 0.0]])
     f1 = frame([[0, 0, 10, 10]], [0.9], [1], [[3.0, 0.0]])   # relabelled: still matched?
     f2 = frame([[0, 0, 10, 10]], [0.9], [1], [[3.0, 0.0]])
-    tracker = OnlineTracker()
+    tracker = MaskTrackTracker()
     tracker.reset(0)
     ids = [tracker.assign(f, e, b, s, lab) for f, (b, s, lab, e) in enumerate([f0, f1, f2])]
     assert ids == run_original([f0, f1, f2])
@@ -213,9 +214,11 @@ def test_matching_uses_the_label_a_track_was_created_with():
     assert tracker.tracks[0].label == 1   # the latest label: ObjProp's fills use it
 
 
-def test_bad_rule_is_refused():
-    with pytest.raises(ValueError, match="rule"):
-        OnlineTracker(rule="hungarian")
+def test_trackers_are_registered_parts_built_by_type():
+    assert isinstance(build_tracker(None), MaskTrackTracker)   # the default: MaskTrack's
+    assert isinstance(build_tracker(dict(type="GreedyTracker", history=5)), GreedyTracker)
+    with pytest.raises(KeyError, match="Hungarian"):
+        build_tracker(dict(type="HungarianTracker"))
 
 
 # ------------------------------------------------------------------ the results file

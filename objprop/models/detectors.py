@@ -6,23 +6,22 @@ detection, plugs in there; see :mod:`objprop.oracle`):
 
 1. ``detections``: boxes (original image coordinates), scores, labels from the box head;
 2. ``masks``: the mask head's masks for those boxes;
-3. ``track_ids``: the online tracker's assignment (:class:`~objprop.models.tracker.OnlineTracker`,
-   MaskTrack R-CNN's rule by default: a detection that loses its track to a better one in
+3. ``track_ids``: the online tracker's assignment (``test_cfg.track``, a registered tracker
+   of :mod:`objprop.models.tracker`; :class:`~objprop.models.tracker.MaskTrackTracker`,
+   MaskTrack R-CNN's rule, by default: a detection that loses its track to a better one in
    the same frame is dropped from the frame's output, as in the original);
-4. ObjProp only, **empty-instance filling**: a track present in the previous frame but not
-   detected now is propagated from its boxes in the feature history with the propagation
-   head; see :meth:`ObjProp.fill_missing` for when a fill is kept and when it stops, and
-   :meth:`ObjProp.fill_authors` for the authors' filling (``test_cfg.prop.mode='authors'``).
+4. ObjProp only, **empty-instance filling** (``test_cfg.prop``, a registered filler of
+   :mod:`objprop.models.fillers`): a track present in the previous frame but not detected
+   now is propagated from its boxes in the feature history with the propagation head;
+   :class:`~objprop.models.fillers.OnlineFiller` says when a fill is kept and when it
+   stops, :class:`~objprop.models.fillers.AuthorsFiller` is the authors' filling.
 
 ``simple_test`` returns one dict per frame: ``track_ids``, ``labels``, ``scores``, ``bboxes``
 (original coordinates), ``masks`` (n, H, W bool, original size) and ``filled`` (bool: the
 instance comes from propagation, not from the detector).
 """
-from collections import deque
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmdet.core import bbox2roi
 from mmdet.models.builder import DETECTORS, HEADS, build_head
 from mmdet.models.detectors import TwoStageDetector
@@ -30,8 +29,7 @@ from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 
 from ..hooks import FrameHook  # noqa: F401  (re-exported: the hook protocol lives there)
-from .tracker import OnlineTracker
-from .prop_head import masks_to_image
+from .builder import build_filler, build_tracker
 
 
 @HEADS.register_module()
@@ -111,16 +109,6 @@ def match_ids(gt_ids, ref_gt_ids):
     return out
 
 
-def mask_boxes(masks):
-    """Tight boxes (n, 4) of binary masks (n, H, W); empty masks give zeros."""
-    boxes = np.zeros((len(masks), 4), dtype=np.float32)
-    for i, m in enumerate(masks):
-        ys, xs = np.nonzero(m)
-        if len(ys):
-            boxes[i] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
-    return boxes
-
-
 @DETECTORS.register_module()
 class MaskTrackRCNN(TwoStageDetector):
     """Mask R-CNN + track head, with online tracking at test time (the baseline)."""
@@ -148,8 +136,7 @@ class MaskTrackRCNN(TwoStageDetector):
             self.backbone.to(memory_format=torch.channels_last)
             if self.with_neck:
                 self.neck.to(memory_format=torch.channels_last)
-        track_cfg = dict((test_cfg or {}).get("track", {}))
-        self.tracker = OnlineTracker(**track_cfg)
+        self.tracker = build_tracker((test_cfg or {}).get("track"))
 
     def extract_feat(self, img):
         """Backbone + neck features (float32), in the memory order and, while training,
@@ -187,8 +174,15 @@ class MaskTrackRCNN(TwoStageDetector):
         losses.update(self.roi_head.forward_train(
             x, img_metas, proposal_list, gt_bboxes, gt_labels, gt_bboxes_ignore, gt_masks,
             gt_pids=gt_pids, ref_x=ref_x, ref_gt_bboxes=ref_gt_bboxes))
-        self._train_feats = (x, ref_x)  # for subclasses' extra heads, dropped after use
+        losses.update(self.extra_losses(x, ref_x, img, gt_bboxes, gt_labels, gt_masks, gt_ids,
+                                        ref_gt_bboxes, ref_gt_ids))
         return losses
+
+    def extra_losses(self, x, ref_x, img, gt_bboxes, gt_labels, gt_masks, gt_ids,
+                     ref_gt_bboxes, ref_gt_ids):
+        """Losses of heads beyond MaskTrack R-CNN's, on the same features (ObjProp's
+        propagation head); none here."""
+        return {}
 
     # -- online test -----------------------------------------------------------------------
     def start_frame(self, meta):
@@ -239,47 +233,21 @@ class MaskTrackRCNN(TwoStageDetector):
 class ObjProp(MaskTrackRCNN):
     """MaskTrack R-CNN + the propagation head (Chakravarthy et al.).
 
-    ``test_cfg.prop`` (defaults in brackets) sets the empty-instance filling:
-
-    * ``mode`` [``'online'``]: ``'online'`` is this book's filling (:meth:`fill_missing`);
-      ``'authors'`` is the filling the authors' released code was written to do
-      (:meth:`fill_authors`).
-    * ``max_fill`` [3]: fills in a row per track; 0 switches filling off in either mode (the
-      authors' release *as shipped*: see :meth:`fill_authors`); ``None``: no limit (the
-      authors').
-    * ``mask_thr`` [0.5]: threshold on the propagated mask probability (authors: 0.3).
-    * ``'online'`` only: ``history_mode`` ['last'], ``min_area`` [16], ``suppress_iou``
-      [0.5], ``score_factor`` [1.0]; this book's options, off by default (the paper's rule):
-      ``min_track_score`` [0.0], ``replace_score_thr`` [None] (see :meth:`fill_missing`).
-    * ``'authors'`` only: ``max_frames`` [None]: the cost cap (see :meth:`fill_authors`).
+    ``test_cfg.prop`` is the empty-instance filler (:mod:`objprop.models.fillers`):
+    ``dict(type='OnlineFiller', ...)`` (default), this book's online reading of the paper, or
+    ``dict(type='AuthorsFiller', ...)``, the filling the authors' released code was written
+    to do. ``max_fill=0`` switches filling off in either.
     """
-
-    PROP_MODES = ("online", "authors")
 
     def __init__(self, *args, prop_head=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.prop_head = build_head(prop_head)
-        self.prop_cfg = dict(mode="online", history_mode="last", max_fill=3, mask_thr=0.5,
-                             min_area=16, suppress_iou=0.5, score_factor=1.0, max_frames=None,
-                             min_track_score=0.0, replace_score_thr=None)
-        self.prop_cfg.update((self.test_cfg or {}).get("prop", {}))
-        if self.prop_cfg["mode"] not in self.PROP_MODES:
-            raise ValueError(f"test_cfg.prop.mode must be one of {self.PROP_MODES}, "
-                             f"not {self.prop_cfg['mode']!r}")
-        self.prop_records = deque()  # 'authors' mode: (frame, {track id: record}) per frame
+        self.filler = build_filler((self.test_cfg or {}).get("prop"))
 
-    def forward_train(self, img, img_metas, gt_bboxes, gt_labels, gt_ids, ref_img,
-                      ref_img_metas, ref_gt_bboxes, ref_gt_labels, ref_gt_ids,
-                      gt_bboxes_ignore=None, gt_masks=None, ref_gt_masks=None, **kwargs):
-        losses = super().forward_train(
-            img, img_metas, gt_bboxes, gt_labels, gt_ids, ref_img, ref_img_metas,
-            ref_gt_bboxes, ref_gt_labels, ref_gt_ids, gt_bboxes_ignore=gt_bboxes_ignore,
-            gt_masks=gt_masks, ref_gt_masks=ref_gt_masks, **kwargs)
-        x, ref_x = self._train_feats
-        del self._train_feats
-        losses.update(self.prop_losses(x, ref_x, img, gt_bboxes, gt_masks, gt_ids,
-                                       ref_gt_bboxes, ref_gt_ids, gt_labels=gt_labels))
-        return losses
+    def extra_losses(self, x, ref_x, img, gt_bboxes, gt_labels, gt_masks, gt_ids,
+                     ref_gt_bboxes, ref_gt_ids):
+        return self.prop_losses(x, ref_x, img, gt_bboxes, gt_masks, gt_ids, ref_gt_bboxes,
+                                ref_gt_ids, gt_labels=gt_labels)
 
     def prop_losses(self, x, ref_x, img, gt_bboxes, gt_masks, gt_ids, ref_gt_bboxes,
                     ref_gt_ids, gt_labels=None):
@@ -316,225 +284,8 @@ class ObjProp(MaskTrackRCNN):
         return {k: torch.stack([p[k] for p in parts]).mean() for k in parts[0]}
 
     def after_frame(self, x, img_metas, frame, boxes, ids, out):
-        meta = img_metas[0]
+        """Fill missing instances (the filler), then add this frame to the history."""
         feat = self.prop_head.prop_features(x)
-        tr = self.tracker
-        if self.prop_cfg["mode"] == "authors":
-            out = self.fill_authors(feat, meta, frame, boxes, out)
-            tr.frames.append((frame, feat.detach()))
-            return out
-        for tid, box in zip(ids, boxes):
-            tr.tracks[tid].boxes[frame] = box.detach()
-        out = self.fill_missing(feat, meta, frame, set(ids), out)
-        tr.frames.append((frame, feat.detach()))
+        out = self.filler(self.prop_head, self.tracker, feat, img_metas[0], frame, boxes, out)
+        self.tracker.frames.append((frame, feat.detach()))
         return out
-
-    def fill_missing(self, feat, meta, frame, detected_ids, out):
-        """Empty-instance filling (the paper's inference, online: no future frames).
-
-        Candidates are tracks present (detected or filled) in the previous frame, not
-        detected now, filled fewer than ``max_fill`` frames in a row, and (this book's
-        option, off by default) with a mean score of at least ``min_track_score``. Each is
-        propagated from its boxes in the feature history (:meth:`propagate_track`). A fill
-        is dropped, which ends the track's filling, when its mask has fewer than
-        ``min_area`` pixels or overlaps a mask detected in this frame by more than
-        ``suppress_iou`` (the detector found it under another id). A kept fill gets the
-        track's label, the mean of its scores × ``score_factor``, and is written back into
-        the history so later frames can propagate it further.
-
-        ``replace_score_thr`` (this book's option; default None, off): a track that was in
-        the previous frame and is detected now with a score below it gets the propagated
-        mask instead of the detected one (marked filled), when that mask passes
-        ``min_area``: where the detector still outputs a poor mask, nothing is "missing"
-        and the paper's filling never runs.
-        """
-        cfg, tr = self.prop_cfg, self.tracker
-        if not tr.frames:
-            return out
-        hist, affinities = dict(tr.frames), {}
-        if cfg["replace_score_thr"] is not None:
-            out = self.replace_weak(feat, meta, frame, out, hist, affinities)
-        cands = [t for t in tr.tracks.values()
-                 if t.track_id not in detected_ids and t.last_seen == frame - 1
-                 and (cfg["max_fill"] is None or t.filled_run < cfg["max_fill"]) and t.boxes
-                 and t.mean_score >= cfg["min_track_score"]]
-        new = []
-        for t in cands:
-            mask = self.propagate_track(t, feat, meta, hist, affinities)
-            if mask is None or mask.sum() < cfg["min_area"]:
-                continue
-            if len(out["masks"]):
-                inter = (out["masks"] & mask).reshape(len(out["masks"]), -1).sum(1)
-                union = (out["masks"] | mask).reshape(len(out["masks"]), -1).sum(1)
-                if (inter / np.maximum(union, 1)).max() > cfg["suppress_iou"]:
-                    continue
-            box = torch.from_numpy(mask_boxes(mask[None])[0])
-            score = t.mean_score * cfg["score_factor"]
-            pad_box = box.to(feat) * feat.new_tensor(meta["scale_factor"])
-            tr.update(t.track_id, frame, None, box.to(t.box), t.label, score, filled=True,
-                      pad_box=pad_box)
-            new.append((t.track_id, t.label, score, box.numpy(), mask))
-        return append_fills(out, new)
-
-    def propagate_track(self, t, feat, meta, hist, affinities):
-        """The binary mask (H, W) of track ``t`` in the current frame, propagated from its
-        boxes in the history frames before it (``history_mode='last'``: the last one;
-        ``'mean'``: the mean of the masks from every history frame it is in, as the authors'
-        code); None without such a frame. ``affinities`` caches one affinity per frame."""
-        frames = sorted(f for f in t.boxes if f in hist)
-        if not frames:
-            return None
-        if self.prop_cfg["history_mode"] == "last":
-            frames = frames[-1:]
-        probs = []
-        for f in frames:
-            if f not in affinities:
-                affinities[f] = self.prop_head.affinity(feat, hist[f])
-            res = self.prop_head(feat, hist[f], t.boxes[f][None], affinities[f],
-                                 labels=[t.label])
-            probs.append(res["mask_prob"])
-        prob = masks_to_image(torch.stack(probs).mean(0), meta,
-                              self.prop_head.feat_stride / 2)  # (1, H, W)
-        return (prob[0] > self.prop_cfg["mask_thr"]).cpu().numpy()
-
-    def replace_weak(self, feat, meta, frame, out, hist, affinities):
-        """``replace_score_thr``: weak detections of tracks seen in the previous frame take
-        the propagated mask (see :meth:`fill_missing`)."""
-        cfg, tr = self.prop_cfg, self.tracker
-        out = dict(out, masks=out["masks"].copy(), filled=out["filled"].copy())
-        for k, tid in enumerate(out["track_ids"]):
-            t = tr.tracks.get(tid)
-            if (t is None or out["filled"][k] or out["scores"][k] >= cfg["replace_score_thr"]
-                    or frame - 1 not in t.boxes):
-                continue
-            mask = self.propagate_track(t, feat, meta, hist, affinities)
-            if mask is not None and mask.sum() >= cfg["min_area"]:
-                out["masks"][k], out["filled"][k] = mask, True
-        return out
-
-    def fill_authors(self, feat, meta, frame, boxes, out):
-        """Empty-instance filling as the authors' released code was written to do it.
-
-        Source: anirudh-chakravarthy/ObjProp at 34e9957, ``mmdet/models/detectors/two_stage.py``
-        ``simple_test`` (lines 431–495) and ``mmdet/models/prop_heads/prop_head.py`` ``predict``
-        (184–223). Each frame:
-
-        1. every track recorded in a frame of the history (detections and fills alike; the
-           last 24 frames, ``history_len = 24``, line 73; here the tracker's ``history``,
-           24 in the configs) and not detected in this frame is propagated from its box and
-           its label *in that frame* (the label picks a class-specific head's channel,
-           prop_head.py 193 and 222) to this frame (two_stage.py 438–452); a track detected
-           now is not propagated, as its propagation is thrown away at line 459;
-        2. its propagated mask probabilities (mask logits upsampled to the padded input,
-           sigmoid; prop_head.py 216–222) are averaged over those frames (line 458);
-        3. the mean is thresholded at ``mask_thr`` (``>= .3``, line 462) and an empty mask is
-           dropped (463–464). Nothing is suppressed: no overlap test with this frame's
-           detections, no area threshold, no limit on fills in a row (``max_fill=None``;
-           a positive ``max_fill`` would add one);
-        4. a fill's score is the mean of the track's scores over the history frames holding
-           it, fills included; its label the latest one there (466–475); its box the mask's
-           extent ``[x_min, y_min, x_max, y_max]`` (476–477);
-        5. fills join this frame's output and its history record (477–494), so they are
-           propagated again later. They do not update the tracker's memory (the authors'
-           matching keeps its own ``prev_bboxes``/``prev_roi_feats``, which a fill never
-           touches).
-
-        As shipped, the loop never reaches the propagation: lines 441–444 read
-        ``if img_meta[0]['video_id'] == 6: pdb.set_trace() else: continue`` (and ``pdb`` is
-        not imported in two_stage.py, lines 1–14, so video index 6 raises NameError). The
-        release as shipped is ``max_fill=0``: no fills.
-
-        Smallest fixes that make the intended code run:
-
-        * prop_head.py 219–221 are commented out, so ``predict`` returns the mask at the
-          padded input size while the detections' masks are at the original size
-          (``rescale=True``); here the mean is cropped to ``img_shape`` and resized to
-          ``ori_shape`` as those lines say (crop and resize are linear, so doing it after
-          the mean equals doing it per frame). The fill's box is then in original pixels,
-          like the detections', and ``predict``'s ``bbox * scale_factor`` (line 195)
-          maps both to the padded input.
-        * prop_head.py 137 ``index_matrix / W``: ``//`` (the spatial prior; see
-          :func:`objprop.models.prop_head.spatial_prior`).
-
-        Cost cap ``max_frames`` (default None = the whole history, as the authors): only the
-        last ``max_frames`` frames of the history are propagated from. It changes (a) the
-        mean, over at most ``max_frames`` propagated masks instead of up to 24, and (b) which
-        tracks are filled: a track absent from the last ``max_frames`` frames (not detected
-        there, and its fill came out empty or it was not filled) is not filled, where the
-        authors keep trying for 24 frames. Scores and labels still use the whole history.
-        """
-        cfg, tr = self.prop_cfg, self.tracker
-        if not tr.frames:  # first frame since the tracker's reset: a new video
-            self.prop_records = deque(maxlen=tr.history)
-        records = self.prop_records
-        now = {tid: (boxes[k].detach(), int(out["labels"][k]), float(out["scores"][k]), False)
-               for k, tid in enumerate(out["track_ids"])}
-        new = []
-        if cfg["max_fill"] != 0 and records:
-            new = self._authors_fills(feat, meta, now)
-        scale = feat.new_tensor(meta["scale_factor"])
-        for tid, label, score, box, _ in new:
-            now[tid] = (torch.from_numpy(box).to(feat) * scale, label, score, True)
-        records.append((frame, now))
-        return append_fills(out, new)
-
-    def _authors_fills(self, feat, meta, now):
-        """Steps 1–4 of :meth:`fill_authors`: ``[(track id, label, score, box, mask)]``."""
-        cfg, records = self.prop_cfg, list(self.prop_records)
-        hist = dict(self.tracker.frames)
-        used = records[-cfg["max_frames"]:] if cfg["max_frames"] else records
-        max_fill = cfg["max_fill"]
-
-        def filled_run(tid):
-            n = 0
-            for _, recs in reversed(records):
-                if tid not in recs or not recs[tid][3]:
-                    break
-                n += 1
-            return n
-
-        up = self.prop_head.feat_stride / 2  # the head's mask stride → padded input size
-        sums, counts = {}, {}
-        for f, recs in used:
-            tids = [t for t in recs if t not in now and f in hist and
-                    (max_fill is None or filled_run(t) < max_fill)]
-            if not tids:  # two_stage.py 439: a frame without instances is skipped
-                continue
-            res = self.prop_head(feat, hist[f], torch.stack([recs[t][0] for t in tids]).to(feat),
-                                 self.prop_head.affinity(feat, hist[f]),
-                                 labels=[recs[t][1] for t in tids])
-            prob = F.interpolate(res["mask_logits"][:, None], scale_factor=up, mode="bilinear",
-                                 align_corners=False).sigmoid()[:, 0]
-            for t, p in zip(tids, prob):
-                sums[t] = sums[t] + p if t in sums else p
-                counts[t] = counts.get(t, 0) + 1
-        H, W = meta["ori_shape"][:2]
-        ih, iw = meta["img_shape"][:2]
-        new = []
-        for t, total in sums.items():
-            prob = (total / counts[t])[None, None, :ih, :iw]  # fix: prop_head.py 219-221
-            prob = F.interpolate(prob, size=(H, W), mode="bilinear", align_corners=False)
-            mask = (prob[0, 0] >= cfg["mask_thr"]).cpu().numpy()
-            if not mask.any():
-                continue
-            seen = [recs[t] for _, recs in records if t in recs]
-            score = float(np.mean([r[2] for r in seen]))
-            ys, xs = np.nonzero(mask)
-            box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
-            new.append((t, seen[-1][1], score, box, mask))
-        return new
-
-
-def append_fills(out, new):
-    """``out`` with fills ``[(track id, label, score, box, mask)]`` appended (filled=True)."""
-    if not new:
-        return out
-    out = dict(out)
-    out["track_ids"] = out["track_ids"] + [n[0] for n in new]
-    out["labels"] = np.concatenate([out["labels"], [n[1] for n in new]]).astype(np.int64)
-    out["scores"] = np.concatenate([out["scores"], [n[2] for n in new]]).astype(np.float32)
-    out["bboxes"] = np.concatenate([out["bboxes"].reshape(-1, 4),
-                                    np.stack([n[3] for n in new])]).astype(np.float32)
-    out["masks"] = np.concatenate([out["masks"], np.stack([n[4] for n in new])])
-    out["filled"] = np.concatenate([out["filled"], np.ones(len(new), dtype=bool)])
-    return out

@@ -44,11 +44,14 @@ The paper's recipe (Sec. 2.2), and where it is silent the choice made here:
    loss with ``use_mask=True`` takes the label's channel, lines 324–333) and at test
    (``mask_pred[:, label+1]``, line 222; ``+1`` is mmdet 1.x's background channel 0, which
    mmdet 2.x does not have). :meth:`PropagationHead.forward` then needs ``labels``.
-6. **Losses.** ``loss_prop_mask``: per-pixel binary cross-entropy between the predicted mask
-   and the instance's ground-truth mask at t (resized to the prediction), as Mask R-CNN's
-   mask loss. ``loss_prop_att``: binary cross-entropy between the attention map and the
-   ground-truth attention map, which is the instance's ground-truth mask at t at feature
-   resolution (``att_target='mask'``; ``'box'`` uses its box instead). Weights in the config.
+6. **Losses** (built with mmdet's ``build_loss`` from the config). ``loss_prop_mask``:
+   per-pixel binary cross-entropy between the predicted mask and the instance's
+   ground-truth mask at t (resized to the prediction), as Mask R-CNN's mask loss (mmdet's
+   ``CrossEntropyLoss(use_sigmoid=True)``). ``loss_prop_att``: binary cross-entropy between
+   the attention map and the ground-truth attention map, which is the instance's
+   ground-truth mask at t at feature resolution (``att_target='mask'``; ``'box'`` uses its
+   box instead) (:class:`~objprop.models.losses.AttentionBCELoss`, on probabilities).
+   Weights: each loss's ``loss_weight``.
 """
 import math
 
@@ -57,7 +60,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmcv.runner import BaseModule
-from mmdet.models.builder import HEADS
+from mmdet.models.builder import HEADS, build_loss
 
 
 def resize_concat_levels(feats, in_levels, stride_level_size):
@@ -166,8 +169,9 @@ class PropagationHead(BaseModule):
                  num_convs=4,
                  conv_channels=256,
                  max_instances=8,
-                 loss_prop_mask_weight=1.0,
-                 loss_prop_att_weight=1.0,
+                 loss_prop_mask=dict(type="CrossEntropyLoss", use_sigmoid=True,
+                                     loss_weight=1.0),
+                 loss_prop_att=dict(type="AttentionBCELoss", loss_weight=1.0),
                  init_cfg=None):
         super().__init__(init_cfg)
         self.in_levels = tuple(in_levels)
@@ -176,8 +180,8 @@ class PropagationHead(BaseModule):
         self.affinity_norm = affinity_norm
         self.att_target = att_target
         self.max_instances = max_instances
-        self.loss_prop_mask_weight = loss_prop_mask_weight
-        self.loss_prop_att_weight = loss_prop_att_weight
+        self.loss_prop_mask = build_loss(loss_prop_mask)
+        self.loss_prop_att = build_loss(loss_prop_att)
         cat_channels = in_channels * len(self.in_levels)
         if feat_proj is None:
             self.proj = None
@@ -309,8 +313,5 @@ class PropagationHead(BaseModule):
         else:
             # soft target: the fraction of each feature cell covered by the mask
             att_t = F.adaptive_avg_pool2d(gt_masks_t[:, None], (h, w))[:, 0]
-        loss_mask = F.binary_cross_entropy_with_logits(logits, (mask_t > 0.5).to(logits.dtype))
-        att = out["attention"].clamp(1e-6, 1 - 1e-6)
-        loss_att = F.binary_cross_entropy(att, att_t)
-        return dict(loss_prop_mask=loss_mask * self.loss_prop_mask_weight,
-                    loss_prop_att=loss_att * self.loss_prop_att_weight)
+        return dict(loss_prop_mask=self.loss_prop_mask(logits, (mask_t > 0.5).to(logits.dtype)),
+                    loss_prop_att=self.loss_prop_att(out["attention"], att_t))

@@ -90,40 +90,31 @@ def train(settings):
 
 
 def _train(s, distributed):
-    import torch
+    """One training: config, data, model, runner, run; then the run summary."""
     import objprop.data.dataset  # noqa: F401  (registers YouTubeVISDataset)
     import objprop.models  # noqa: F401  (registers the detectors and heads)
-    from mmcv.parallel import MMDataParallel
-    from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, build_optimizer,
-                             build_runner, get_dist_info)
-    from mmdet import __version__ as mmdet_version
+    from mmcv.runner import get_dist_info
     from mmdet.apis import set_random_seed
     from mmdet.datasets import build_dataset
-    from mmdet.models import build_detector
     from ..config import check_num_classes
-    from ..io import write_json_atomic, write_text_atomic
-    from .ddp import DDPTrainer
+    from ..io import write_json_atomic
     from .resume import build_train_loader
-    from .runners import ATOMIC_RUNNERS, RunRecorder
     from .schedule import adjust_schedule, linear_lr_scaling
     from .settings import SUMMARY_NAME, prepare_config
 
     rank, world = get_dist_info()
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    config, gpus, seed = s.config, s.gpus, s.seed
-    cfg, explicit = prepare_config(config, s.data_root, s.cfg_options)
+    cfg, explicit = prepare_config(s.config, s.data_root, s.cfg_options)
     work_dir = Path(s.resolved_work_dir(cfg))
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg.work_dir = str(work_dir)
     timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
     logger = _setup_logger(work_dir / f"{timestamp}.log", rank)
-    device = "cuda" if gpus else "cpu"
-    logger.info(f"objprop train: {config} on {world} process(es)"
+    logger.info(f"objprop train: {s.config} on {world} process(es)"
                 f"{f' over {s.nnodes} nodes' if s.nnodes > 1 else ''}, "
-                f"{'%d GPU(s) per node' % gpus if gpus else 'CPU'}, seed {seed}, "
+                f"{'%d GPU(s) per node' % s.gpus if s.gpus else 'CPU'}, seed {s.seed}, "
                 f"work_dir {work_dir}")
-    set_random_seed(seed)
-    cfg.seed = seed
+    set_random_seed(s.seed)
+    cfg.seed = s.seed
 
     if s.samples_per_gpu:
         cfg.data.samples_per_gpu = s.samples_per_gpu
@@ -133,15 +124,40 @@ def _train(s, distributed):
 
     dataset = build_dataset(cfg.data.train)
     check_num_classes(cfg, dataset.CLASSES, cfg.data.train.ann_file)
-    iters_per_epoch = -(-len(dataset) // (spg * world))
-    note = adjust_schedule(cfg, s.max_iters, s.epochs, iters_per_epoch, explicit)
+    note = adjust_schedule(cfg, s.max_iters, s.epochs, -(-len(dataset) // (spg * world)),
+                           explicit)
     if note:
         logger.info(note)
 
+    model, resume_from = _build_model(cfg, s, dataset.CLASSES, work_dir, logger)
+    runner, recorder = _build_runner(cfg, s, model, distributed, dataset.CLASSES, work_dir,
+                                     logger, timestamp)
+    if resume_from:  # weights, optimizer, iteration and random states (runners.py; a
+        runner.resume(resume_from, map_location="cpu")  # damaged file is one line, exit 2)
+    resumed_at = runner.iter if resume_from else None
+    # built after resuming: an iteration-based run reads on after the batches already used
+    loader = build_train_loader(dataset, spg, cfg.data.workers_per_gpu, s.seed,
+                                cfg.runner.type, distributed,
+                                start_iter=runner.iter if resume_from else 0)
+    _note_log_meta(runner, s.seed, loader)
+    runner.run([loader], cfg.workflow)
+
+    summary = _run_summary(s, cfg, runner, recorder, loader, work_dir, resumed_at, world, spg)
+    if rank == 0:
+        write_json_atomic(summary, work_dir / SUMMARY_NAME, indent=2)
+        logger.info(f"done: {runner.iter} iterations ({recorder.n} in this run, "
+                    f"{summary['s_per_iter']} s/iter); checkpoint {summary['checkpoint']}")
+    return summary
+
+
+def _build_model(cfg, s, classes, work_dir, logger):
+    """The detector, initialised (and with ``load_from``'s weights unless resuming), and
+    the checkpoint to resume from (None: a fresh start)."""
+    from mmdet.models import build_detector
     model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"),
                            test_cfg=cfg.get("test_cfg"))
     model.init_weights()
-    model.CLASSES = dataset.CLASSES
+    model.CLASSES = classes
     resume_from = cfg.get("resume_from")
     if s.resume and not resume_from:
         resume_from = latest_checkpoint(work_dir)
@@ -150,25 +166,40 @@ def _train(s, distributed):
     if cfg.get("load_from") and not resume_from:
         from ..checkpoint import load_coco_init
         load_coco_init(model, cfg.load_from, logger=logger)
+    return model, resume_from
 
+
+def _wrap(model, cfg, gpus, distributed):
+    """The model in mmcv's data-parallel wrapper (DDP across processes)."""
+    from mmcv.parallel import MMDataParallel
+    from .ddp import DDPTrainer
     if distributed:
         ids = None
         if gpus:
+            local_rank = int(os.environ.get("LOCAL_RANK", 0))
             model = model.cuda(local_rank)
             ids = [local_rank]
-        wrapped = DDPTrainer(
-            model, device_ids=ids, broadcast_buffers=False,
-            find_unused_parameters=cfg.get("find_unused_parameters", False))
-    else:
-        wrapped = MMDataParallel(model.cuda(0), device_ids=[0]) if gpus else \
-            MMDataParallel(model, device_ids=None)
-    optimizer = build_optimizer(model, cfg.optimizer)
+        return DDPTrainer(model, device_ids=ids, broadcast_buffers=False,
+                          find_unused_parameters=cfg.get("find_unused_parameters", False))
+    return MMDataParallel(model.cuda(0), device_ids=[0]) if gpus else \
+        MMDataParallel(model, device_ids=None)
 
-    meta = dict(exp_name=Path(config).name)
+
+def _build_runner(cfg, s, model, distributed, classes, work_dir, logger, timestamp):
+    """mmcv's runner of ``cfg.runner`` (its atomic-checkpoint kind) with the config's hooks
+    and the :class:`RunRecorder` that times the iterations; returns (runner, recorder)."""
+    from mmcv.runner import (DistSamplerSeedHook, EpochBasedRunner, build_optimizer,
+                             build_runner, get_dist_info)
+    from mmdet import __version__ as mmdet_version
+    from ..io import write_text_atomic
+    from .runners import ATOMIC_RUNNERS, RunRecorder
+    wrapped = _wrap(model, cfg, s.gpus, distributed)
+    optimizer = build_optimizer(model, cfg.optimizer)
+    meta = dict(exp_name=Path(s.config).name)
     try:  # mmcv's resume re-parses meta['config']: only a valid config text goes there
         meta["config"] = cfg.pretty_text
-        if rank == 0:
-            write_text_atomic(meta["config"], work_dir / Path(config).name)
+        if get_dist_info()[0] == 0:
+            write_text_atomic(meta["config"], work_dir / Path(s.config).name)
     except Exception as exc:  # yapf versions differ
         logger.info(f"config not dumped ({type(exc).__name__})")
     # the same runner kind, with whole, exactly resumable checkpoints (runners.py)
@@ -177,7 +208,6 @@ def _train(s, distributed):
                           default_args=dict(model=wrapped, optimizer=optimizer,
                                             work_dir=str(work_dir), logger=logger, meta=meta))
     runner.timestamp = timestamp
-
     log_config = dict(cfg.log_config)
     hooks = [dict(h) for h in log_config.get("hooks", [])]
     if not _tensorboard_available():
@@ -187,7 +217,7 @@ def _train(s, distributed):
         hooks = kept
     log_config["hooks"] = hooks
     checkpoint_config = dict(cfg.checkpoint_config)
-    checkpoint_config["meta"] = dict(mmdet_version=mmdet_version, CLASSES=dataset.CLASSES)
+    checkpoint_config["meta"] = dict(mmdet_version=mmdet_version, CLASSES=classes)
     runner.register_training_hooks(cfg.lr_config, cfg.optimizer_config, checkpoint_config,
                                    log_config, cfg.get("momentum_config"),
                                    custom_hooks_config=cfg.get("custom_hooks"))
@@ -195,37 +225,41 @@ def _train(s, distributed):
         runner.register_hook(DistSamplerSeedHook())
     recorder = RunRecorder()
     runner.register_hook(recorder, priority="LOWEST")
+    return runner, recorder
 
-    if resume_from:  # weights, optimizer, iteration and random states (runners.py; a
-        runner.resume(resume_from, map_location="cpu")  # damaged file is one line, exit 2)
-    resumed_at = runner.iter
-    # built after resuming: an iteration-based run reads on after the batches already used
-    loader = build_train_loader(dataset, spg, cfg.data.workers_per_gpu, seed, cfg.runner.type,
-                                distributed, start_iter=runner.iter if resume_from else 0)
-    # meta is dumped as the JSON log's first line: how to read its iteration numbers
+
+def _note_log_meta(runner, seed, loader):
+    """meta is dumped as the JSON log's first line: how to read its iteration numbers."""
+    from mmcv.runner import EpochBasedRunner
     text_hook = [h for h in runner.hooks if type(h).__name__ == "TextLoggerHook"]
     runner.meta.update(seed=seed, objprop_log=dict(
         by_epoch=bool(text_hook and text_hook[0].by_epoch), iters_per_epoch=len(loader)
         if isinstance(runner, EpochBasedRunner) else None))
-    runner.run([loader], cfg.workflow)
 
+
+def _run_summary(s, cfg, runner, recorder, loader, work_dir, resumed_at, world, spg):
+    """The run summary (``train_summary.json``): where the checkpoint is, how far the run
+    got, its speed and last losses, and the request that made it."""
+    import torch
+    from mmcv.runner import EpochBasedRunner
+    from .settings import SUMMARY_NAME
     seconds = (recorder.t1 - recorder.t0) if recorder.n else 0.0
     max_total = runner.max_iters if not isinstance(runner, EpochBasedRunner) else \
         runner.max_epochs * len(loader)
-    done = runner.iter >= max_total
     summary = dict(
-        config=str(config), checkpoint=latest_checkpoint(work_dir), work_dir=str(work_dir),
+        config=str(s.config), checkpoint=latest_checkpoint(work_dir), work_dir=str(work_dir),
         json_logs=[str(p) for p in sorted(work_dir.glob("*.log.json"))],
-        iters=runner.iter, epochs=runner.epoch, max_iters=max_total, complete=bool(done),
-        runner=type(runner).__name__, resumed_from=resumed_at if resume_from else None,
-        iters_run=recorder.n, seconds=round(seconds, 3),
+        iters=runner.iter, epochs=runner.epoch, max_iters=max_total,
+        complete=bool(runner.iter >= max_total), runner=type(runner).__name__,
+        resumed_from=resumed_at, iters_run=recorder.n, seconds=round(seconds, 3),
         s_per_iter=round(seconds / recorder.n, 4) if recorder.n else None,
         s_per_iter_median=round(sorted(recorder.durations)[len(recorder.durations) // 2], 4)
         if recorder.n else None,
-        gpus=gpus, procs=s.procs_per_node if not gpus else 1, nnodes=s.nnodes,
+        gpus=s.gpus, procs=s.procs_per_node if not s.gpus else 1, nnodes=s.nnodes,
         threads=torch.get_num_threads(),
         world_size=world, samples_per_gpu=spg,
-        batch=spg * world, lr=cfg.optimizer.lr, seed=seed, device=device,
+        batch=spg * world, lr=cfg.optimizer.lr, seed=s.seed,
+        device="cuda" if s.gpus else "cpu",
         final_losses={k: round(float(v), 5) for k, v in recorder.last.items()
                       if k.startswith("loss")},
         request=s.request())
@@ -234,8 +268,4 @@ def _train(s, distributed):
         old = json.loads(previous.read_text())
         summary.update({k: old.get(k) for k in ("seconds", "s_per_iter", "s_per_iter_median",
                                                 "final_losses", "iters_run")})
-    if rank == 0:
-        write_json_atomic(summary, work_dir / SUMMARY_NAME, indent=2)
-        logger.info(f"done: {runner.iter} iterations ({recorder.n} in this run, "
-                    f"{summary['s_per_iter']} s/iter); checkpoint {summary['checkpoint']}")
     return summary

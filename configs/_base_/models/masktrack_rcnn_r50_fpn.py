@@ -64,6 +64,7 @@ model = dict(
         # MaskTrack R-CNN's matching (objprop/models/tracker.py): log-softmax(match)
         # + 1.0 log(det score) + 2.0 IoU + 10 [same label], the "new" column with IoU 0 and
         # label term 1 (youtubevos/MaskTrackRCNN configs/masktrack_rcnn_r50_fpn_1x_youtubevos.py
-        # match_coeff=[1.0, 2.0, 10], bbox_dummy_iou=0); rule='greedy' is this book's variant
-        track=dict(match_coeff=[1.0, 2.0, 10.0], bbox_dummy_iou=0.0, rule='masktrack',
+        # match_coeff=[1.0, 2.0, 10], bbox_dummy_iou=0); type='GreedyTracker' is this book's
+        # variant
+        track=dict(type='MaskTrackTracker', match_coeff=[1.0, 2.0, 10.0], bbox_dummy_iou=0.0,
                    history=24)))
