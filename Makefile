@@ -27,7 +27,7 @@ book: setup toyvis
 	@$(VENV)/bin/jupyter-book build . --path-output . -q
 	@echo "book: open _build/html/index.html"
 
-# The propagation branch's training variants (objprop.propagation.BRANCH_VARIANTS), one run
+# The propagation branch's training variants (objprop.studies.variants.BRANCH_VARIANTS), one run
 # per variant and seed, measured on the tuning split: results/branch_variants.json, which the
 # propagation chapter shows. One training per variant and seed: not part of `make book`.
 variants: setup toyvis

@@ -7,21 +7,23 @@ Each measurement is one ``objprop train --max-iters N`` subprocess in a fresh wo
 (forward, backward, step, hooks; data loading excluded) and the *wall* time per iteration.
 Settings, for each toy method:
 
-* ``before``: the loop as it was before the speed-up (2026-11-26): mmcv's CPU RoIAlign,
-  NCHW convolutions, the per-tensor AdamW, libgomp's default spin (``GOMP_SPINCOUNT=
-  300000``), torch's thread count (every core);
-* ``now``: the configs as they are (channels-last, torchvision's RoIAlign, fused AdamW,
-  the short spin of ``objprop.training.threads``), every core;
+* ``before``: the loop as it was before the speed-up (2026-11-26): float32, mmcv's CPU
+  RoIAlign, NCHW convolutions, the per-tensor AdamW, libgomp's default spin
+  (``GOMP_SPINCOUNT=300000``), glibc's default malloc, torch's thread count (every core);
+* ``now``: the configs as they are (the backbone and FPN under bf16 autocast while
+  training, channels-last, torchvision's RoIAlign, fused AdamW) in a training's
+  environment (``objprop.training.threads.training_env``: the short spin, ``MALLOC_ENV``),
+  every core;
 * ``now, 2 side by side``: two trainings at once (seeds 0 and 1), one thread each, as the
   book runs its trainings; throughput is both runs' iterations per second together;
-* ``now + bf16 features``: ``model.train_feat_dtype=bfloat16`` (opt-in: the backbone and
-  FPN under bf16 autocast while training).
+* ``now in float32`` (alone and side by side): ``model.train_feat_dtype=None``, what the
+  rest of the speed-up gives without bf16.
 
 Then the sharing check: ``before`` and ``now`` alone against the same setting beside a
 second, longer training of the same setting (started first, stopped after).
 
     python benchmarks/bench_train.py [--data data/toyvis] [--iters 20] [--repeat 1]
-        [--methods masktrack_rcnn objprop] [--no-bf16] [--no-sharing]
+        [--methods masktrack_rcnn objprop] [--no-fp32] [--no-sharing]
 
 With ``--repeat R`` the settings are run R times, interleaved, and each figure is the median
 over rounds. Without ``--data`` a small ToyVIS at the book's frame size is generated first.
@@ -40,12 +42,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"masktrack_rcnn": "configs/masktrack_rcnn_r18_fpn_toy.py",
            "objprop": "configs/objprop_r18_fpn_toy.py"}
-BEFORE_OPTIONS = ["model.channels_last=False",
+BEFORE_OPTIONS = ["model.channels_last=False", "model.train_feat_dtype=None",
                   "model.roi_head.bbox_roi_extractor.roi_layer.use_torchvision=False",
                   "model.roi_head.mask_roi_extractor.roi_layer.use_torchvision=False",
                   "optimizer.fused=False"]
-BEFORE_ENV = {"GOMP_SPINCOUNT": "300000"}  # libgomp's default (OMP_WAIT_POLICY unset)
-BF16_OPTIONS = ["model.train_feat_dtype=bfloat16"]
+sys.path.insert(0, str(ROOT))
+from objprop.training.threads import MALLOC_ENV, training_env  # noqa: E402
+# today's settings run in the environment a training has: the short spin, MALLOC_ENV
+NOW_ENV = training_env()
+# before: libgomp's default spin (OMP_WAIT_POLICY unset), glibc's default malloc
+BEFORE_ENV = dict({k: v for k, v in NOW_ENV.items() if k not in MALLOC_ENV},
+                  GOMP_SPINCOUNT="300000")
+FP32_OPTIONS = ["model.train_feat_dtype=None"]
 
 
 def train_cmd(config, data, iters, work_dir, options=(), seed=0, threads=None):
@@ -56,7 +64,7 @@ def train_cmd(config, data, iters, work_dir, options=(), seed=0, threads=None):
 
 
 def start(cmd, env):
-    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, **env),
+    return subprocess.Popen(cmd, cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -111,7 +119,7 @@ def main():
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--methods", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    p.add_argument("--no-bf16", action="store_true")
+    p.add_argument("--no-fp32", action="store_true")
     p.add_argument("--no-sharing", action="store_true")
     args = p.parse_args()
     t_start = time.time()
@@ -128,13 +136,13 @@ def main():
         for m in args.methods:
             c = CONFIGS[m]
             plan += [(m, "before", lambda c=c: bench.alone(c, BEFORE_OPTIONS, BEFORE_ENV)),
-                     (m, "now", lambda c=c: bench.alone(c, [], {})),
-                     (m, "now, 2 side by side", lambda c=c: bench.side_by_side(c, [], {}))]
-            if not args.no_bf16:
-                plan += [(m, "now + bf16 features",
-                          lambda c=c: bench.alone(c, BF16_OPTIONS, {})),
-                         (m, "now + bf16, 2 side by side",
-                          lambda c=c: bench.side_by_side(c, BF16_OPTIONS, {}))]
+                     (m, "now", lambda c=c: bench.alone(c, [], NOW_ENV)),
+                     (m, "now, 2 side by side", lambda c=c: bench.side_by_side(c, [], NOW_ENV))]
+            if not args.no_fp32:
+                plan += [(m, "now in float32",
+                          lambda c=c: bench.alone(c, FP32_OPTIONS, NOW_ENV)),
+                         (m, "now in float32, 2 side by side",
+                          lambda c=c: bench.side_by_side(c, FP32_OPTIONS, NOW_ENV))]
         if not args.no_sharing:
             c = CONFIGS[args.methods[-1]]
             m = args.methods[-1]
@@ -142,7 +150,7 @@ def main():
             plan += [(m, "before, beside a 2nd training",
                       lambda: bench.beside(c, BEFORE_OPTIONS, BEFORE_ENV,
                                            iters=max(5, args.iters // 3))),
-                     (m, "now, beside a 2nd training", lambda: bench.beside(c, [], {}))]
+                     (m, "now, beside a 2nd training", lambda: bench.beside(c, [], NOW_ENV))]
         results = {}
         for r in range(args.repeat):
             for method, setting, thunk in plan:

@@ -8,8 +8,8 @@ spread (the issue's bar for keeping bf16), with the training s/iteration of each
 
     python benchmarks/check_bf16.py [--data data/toyvis] [--seeds 0 1 2] [--max-iters N]
 
-The float32 runs use the book's own folders (``work_dirs/<config>/seed<k>``), so a later
-``make book`` reuses them; the bf16 runs go to ``work_dirs/bf16/``.
+The float32 runs go to ``work_dirs/fp32/``, the bf16 runs to ``work_dirs/bf16/`` (the
+toy configs train with bf16 features since this check held, 2026-11-26).
 """
 import argparse
 import statistics
@@ -20,7 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from objprop.gpu_check import METHODS as CONFIGS  # noqa: E402  (the two toy methods)
-PRECISIONS = {"float32": [], "bfloat16": ["model.train_feat_dtype=bfloat16"]}
+PRECISIONS = {"float32": ["model.train_feat_dtype=None"],
+              "bfloat16": ["model.train_feat_dtype=bfloat16"]}
 
 
 def main():
@@ -28,7 +29,7 @@ def main():
     os.chdir(ROOT)
     from objprop import training
     from objprop.io import write_json_atomic
-    from objprop.report import score_method
+    from objprop.studies.scoring import score_method
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="data/toyvis")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -38,7 +39,7 @@ def main():
     t0 = time.time()
     runs = {}
     for precision, options in PRECISIONS.items():
-        root = "work_dirs" if precision == "float32" else "work_dirs/bf16"
+        root = "work_dirs/fp32" if precision == "float32" else "work_dirs/bf16"
         runs.update({(name, precision, seed): training.TrainSettings(
             cfg, data_root=args.data, work_dir=training.run_dir(root, cfg, seed), seed=seed,
             resume=True, max_iters=args.max_iters, cfg_options=options)
@@ -47,7 +48,7 @@ def main():
                                        log=lambda line: None if "Iter [" in line else print(line))
     rows = []
     for (name, precision, seed), summary in done.items():
-        scored = score_method(f"{name} {precision}", CONFIGS[name], summary["checkpoint"],
+        scored = score_method(f"{name}_{precision}", CONFIGS[name], summary["checkpoint"],
                               args.data, out_dir="results/precision_check", seed=seed,
                               progress=False)
         rows.append(dict(method=name, precision=precision, seed=seed,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from objprop.data.toyvis import toyvis_main  # noqa: E402
+from objprop.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(toyvis_main())
+    sys.exit(main(["make-toyvis", *sys.argv[1:]]))

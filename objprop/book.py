@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from . import roles
+
 CHAPTERS = ["intro", "data", "train", "oracle", "evaluation", "propagation", "qualitative",
             "stability", "claims"]
 STREAMED = {"train"}  # chapters whose printed output is echoed live while they run
@@ -38,9 +40,9 @@ DEFAULT_SEEDS = (0, 1, 2)  # training seeds of the book's run (``make book SEEDS
 # the authors' preset is not trained by default: measured 2026-11-25 (make book, 2 cores), its
 # training and evaluation passes took 8.5 of 50 minutes; `make book AUTHORS_SEEDS=1` adds it
 DEFAULT_AUTHORS_SEEDS = 0
-TOY_CONFIGS = dict(config="configs/objprop_r18_fpn_toy.py",
-                   baseline_config="configs/masktrack_rcnn_r18_fpn_toy.py",
-                   authors_config="configs/objprop_r18_fpn_authors_toy.py")
+TOY_CONFIGS = dict(config=roles.TOY_CONFIGS[roles.OBJPROP],
+                   baseline_config=roles.TOY_CONFIGS[roles.BASELINE],
+                   authors_config=roles.TOY_CONFIGS[roles.AUTHORS])
 
 
 def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir="results",
@@ -203,7 +205,7 @@ def run_from_args(args):
                  data_root=args.data, seed=args.seed, seeds=args.seeds,
                  authors_seeds=args.authors_seeds)
     elif args.book_command == "readme":
-        from .report import update_readme
+        from .present.readme import update_readme
         update_readme(repo_root() / "README.md", args.results)
         print("[book] README results block rewritten from " + args.results)
     else:
@@ -217,11 +219,11 @@ def main(argv=None):
 
 
 def run_variants(args):
-    """``objprop book variants``: :func:`objprop.propagation.branch_variant_study` over
+    """``objprop book variants``: :func:`objprop.studies.variants.branch_variant_study` over
     ``--seeds``, written to ``<results>/branch_variants.json`` for the propagation chapter.
     Long (one training per variant and seed): not part of ``make book``."""
     from .io import write_json_atomic
-    from .propagation import BRANCH_VARIANTS, branch_variant_study
+    from .studies.variants import BRANCH_VARIANTS, branch_variant_study
     from .training import content_fingerprint
     rows = branch_variant_study(args.config, seeds=args.seeds, data_root=args.data,
                                 split=args.split, max_iters=args.max_iters)

@@ -31,7 +31,7 @@ SUBCOMMANDS = [
      "objprop.training", "add_train_arguments"),
     ("test", "online inference over a split → YouTube-VIS results", "objprop.inference",
      "add_test_arguments"),
-    ("oracle", "Table 1: the oracle study", "objprop.oracle", "add_oracle_arguments"),
+    ("oracle", "Table 1: the oracle study", "objprop.present.oracle", "add_oracle_arguments"),
     ("prepare", "real YouTube-VIS 2019/2021 or OVIS: check the layout, write the train_sub / "
      "minival (and valid) splits", "objprop.data.prepare", "add_prepare_arguments"),
     ("book", "the book: run the chapters, rewrite the README block, regenerate the smoke "

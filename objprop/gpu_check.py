@@ -14,16 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .book import TOY_CONFIGS
+from . import roles
 from .errors import ObjPropError
 
-METHODS = {"MaskTrack R-CNN": TOY_CONFIGS["baseline_config"], "ObjProp": TOY_CONFIGS["config"]}
+METHODS = {r: roles.TOY_CONFIGS[r] for r in (roles.BASELINE, roles.OBJPROP)}
 
 
 def agreement(a, b):
     """How far two devices' masks of one instance agree: their IoU, 1.0 when both are
     empty (both devices found nothing there)."""
-    from .propagation import mask_iou
+    from .studies.branch import mask_iou
     return 1.0 if not (a.any() or b.any()) else mask_iou(a, b)
 
 
@@ -84,7 +84,7 @@ def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print):
                                          max_iters=n, work_dir=str(Path(tmp) / name / device))
                 t0 = time.time()
                 runs[device] = train_subprocess(settings, log=lambda line: None)
-                log(f"[gpu-check] {name}: {n} iterations on {device} in "
+                log(f"[gpu-check] {roles.name(name)}: {n} iterations on {device} in "
                     f"{time.time() - t0:.0f} s ({runs[device]['s_per_iter']} s/iteration)")
             cfg = load_config(config, data_root=data, test_split="valid")
             dataset = build_test_dataset(cfg)
@@ -93,9 +93,9 @@ def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print):
             on_gpu = _frames_on(model, dataset, "cuda", video_ids)
             on_cpu = _frames_on(model, dataset, "cpu", video_ids)
             cmp = compare_frames(on_gpu, on_cpu, min_iou)
-            rows.append(dict(method=name, gpu_s_per_iter=runs["cuda"]["s_per_iter"],
+            rows.append(dict(role=name, method=roles.name(name), gpu_s_per_iter=runs["cuda"]["s_per_iter"],
                              cpu_s_per_iter=runs["cpu"]["s_per_iter"], **cmp))
-            failures += [f"{name}: {p}" for p in cmp["problems"]]
+            failures += [f"{roles.name(name)}: {p}" for p in cmp["problems"]]
     from .tables import markdown_table
     table = [dict(r, speedup=r["cpu_s_per_iter"] / r["gpu_s_per_iter"],
                   min_iou="-" if r["min_iou"] is None else f"{r['min_iou']:.4f}")

@@ -514,3 +514,30 @@ def test_cli_evaluate_writes_metrics_and_reports_errors_in_one_line(toyvis_small
     assert main(["evaluate", "--gt", str(gt_path), "--results", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "bad.json" in err and "lacks" in err and len(err.splitlines()) == 1
+
+
+def test_one_track_timeline_counts_what_the_metrics_count():
+    """The timeline the stability chapter draws: a match that drops out twice, and a second
+    track covering two frames; its counts are the metrics' on this one-track split, and the
+    track with the most flicker is the one picked to draw."""
+    from objprop.evaluation.stability import most_unstable_track, track_timeline
+    gt, results = one_track([six_frames([1] * 6), six_frames([1, 0, 1, 0, 1, 1]),
+                             six_frames([0, 1, 0, 1, 0, 0])])
+    results[1]["score"] = 0.5
+    tl = track_timeline(gt, results, 1, 0)
+    m = stability_metrics(gt, results)
+    assert (tl["flicker"], tl["fragmentation"]) == (m["flicker"], m["fragmentation"]) == (2, 2)
+    assert tl["missed_frames"] == pytest.approx(m["missed_frames"]) == pytest.approx(1 / 3)
+    assert [t["match"] for t in tl["tracks"]] == [True, False]   # highest score first
+    assert tl["tracks"][0]["visible"].tolist() == [True, False, True, False, True, True]
+    # above the second track's score only the match is left: no fragmentation
+    assert track_timeline(gt, results, 1, 0, score_thr=0.9)["fragmentation"] == 1
+    steady = six_frames([1] * 6)
+    gt2 = make_gt([(6, 40, 60), (6, 40, 60)], [dict(video=1, masks=steady),
+                                               dict(video=2, masks=steady)])
+    res2 = [res(steady, video=1), res(six_frames([1, 0, 1, 1, 1, 1]), video=2)]
+    assert most_unstable_track(gt2, res2) == (2, 0)
+    assert most_unstable_track(gt2, []) is None
+    from objprop.present.stability import plot_track_timeline
+    fig = plot_track_timeline({"first": tl, "second": tl})
+    assert len(fig.axes) == 2 and "flicker 2, fragmentation 2" in fig.axes[0].get_title()

@@ -64,9 +64,9 @@ def test_the_oracle_fills_every_miss_a_track_reached(toyvis_small):
     """Results made from the ground truth with holes: the oracle fills each hole whose
     track was there in the frame before (chaining through consecutive holes), and no miss
     it could reach is left in the stages filling is responsible for."""
-    from objprop import propagation
     from objprop.config import load_config
     from objprop.inference import build_model, build_test_dataset
+    from objprop.studies.filling import oracle_fill
     torch.manual_seed(0)
     cfg = load_config("configs/objprop_r18_fpn_toy.py", data_root=toyvis_small)
     model, dataset = build_model(cfg), build_test_dataset(cfg)
@@ -87,7 +87,7 @@ def test_the_oracle_fills_every_miss_a_track_reached(toyvis_small):
     assert holes > chained > 0
     assert before["stages"]["max_fill"] == holes - chained
     assert before["stages"]["no_track"] == chained
-    oracle, n = propagation.oracle_fill(model, dataset, gt, results, progress=False)
+    oracle, n = oracle_fill(model, dataset, gt, results, progress=False)
     assert n == holes
     after = filling_funnel(gt, oracle, max_fill=None)
     assert after["stages"]["max_fill"] == after["stages"]["dropped"] == 0
@@ -100,15 +100,16 @@ def test_the_oracle_fills_every_miss_a_track_reached(toyvis_small):
 
 
 def test_the_funnel_sentence_names_the_largest_loss_and_the_oracle_s_worth():
-    from objprop import propagation
+    from objprop import roles
+    from objprop.present.propagation import funnel_sentence
     gt, results = case()
     f = filling_funnel(gt, results, max_fill=1)
     oracle = copy.deepcopy(f)
     oracle["hard_stages"].update(filled=1, wrong_fill=3)
-    runs = [dict(method="ObjProp", seed=s, funnel=f) for s in (0, 1)] + \
-           [dict(method="ObjProp + propagation oracle", seed=s, funnel=oracle) for s in (0, 1)]
-    text = propagation.funnel_sentence(runs)
+    runs = [dict(role=roles.OBJPROP, seed=s, funnel=f) for s in (0, 1)] + \
+           [dict(role=roles.PROP_ORACLE, seed=s, funnel=oracle) for s in (0, 1)]
+    text = funnel_sentence(runs)
     # hard frame 3: instance 1 detected; 2 filled wrong; 3 absent after max_fill (1 each)
     assert text.startswith("On hard frames ObjProp finds 1 of 3 instance-frames")
     assert "1 of 4 of them would be right" in text and "the branch's own masks" in text
-    assert propagation.funnel_sentence(runs[2:]) == "No filling run to follow."
+    assert funnel_sentence(runs[2:]) == "No filling run to follow."

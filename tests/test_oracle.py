@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from objprop import oracle, paper
+from objprop import paper
 from objprop.config import load_config
+from objprop.errors import ObjPropError
 from objprop.inference import build_model, build_test_dataset, run_inference
+from objprop.present import oracle as show
+from objprop.studies import oracle
 from tests.model_utils import CONFIGS
 
 # a random model scores every class near 1/6: keep every detection so there are some; and
@@ -110,7 +113,7 @@ def test_hook_class_gives_exactly_the_gt():
     assert np.array_equal(b.numpy(), gt["bboxes"]) and s.tolist() == [1.0, 1.0]
     assert lab.tolist() == [3, 1] and ids == [11, 12] and (masks == gt["masks"]).all()
     assert oracle.normalize_oracles("class") == ("box", "class")
-    with pytest.raises(oracle.ObjPropError):
+    with pytest.raises(ObjPropError):
         oracle.normalize_oracles("box,colour")
 
 
@@ -217,12 +220,12 @@ def test_rows_are_cumulative_and_gains_are_differences(toyvis_small, checkpoints
     assert rows[-1]["AP"] == 100.0 and len(table["video_ids"]) == 1
     for r in rows:
         assert isinstance(json.loads(Path(r["results"]).read_text()), list)
-    md = oracle.table1_markdown(table)
+    md = show.table1_markdown(table)
     assert md.count("\n|") >= 6 and "85.3" in md
-    assert "oracle" in oracle.limiting_component(table)
+    assert "oracle" in show.limiting_component(table)
     import matplotlib
     matplotlib.use("Agg")
-    assert oracle.plot_gains(table).axes
+    assert show.plot_gains(table).axes
 
 
 def test_cli_writes_table_and_reports_a_bad_checkpoint(toyvis_small, checkpoints, tmp_path,
@@ -240,3 +243,27 @@ def test_cli_writes_table_and_reports_a_bad_checkpoint(toyvis_small, checkpoints
     assert main(common + ["--checkpoint", str(tmp_path / "missing.pth")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "missing.pth" in err and "checkpoint" in err
+
+
+def test_oracle_on_one_frame_shows_what_each_row_replaces(toyvis_small, checkpoints):
+    """The chapter's single frame: the class row outputs exactly the frame's ground-truth
+    boxes and labels (score 1), the mask row its masks too; the figure has a panel per row
+    and the ground truth."""
+    from objprop.vis import read_frame
+    cfg = load_config(CONFIGS["masktrack"], data_root=toyvis_small, cfg_options=DETECT_ALL)
+    model, dataset = build_model(cfg, checkpoints["masktrack"]), build_test_dataset(cfg)
+    outputs, gt = oracle.oracle_on_frame(model, dataset, 0, 1)
+    rows = dict(outputs)
+    assert list(rows) == [n for n, _ in oracle.ORACLE_ROWS]
+    assert len(rows["MaskTrack R-CNN"]["scores"]) > 0   # a random model, every detection kept
+    cls = rows["+ class"]
+    order = np.argsort(cls["bboxes"][:, 0])
+    assert np.allclose(cls["bboxes"][order], np.asarray(gt["bboxes"])[
+        np.argsort(np.asarray(gt["bboxes"])[:, 0])])
+    assert len(gt["labels"]) > 0 and len(cls["labels"]) == len(gt["labels"])
+    assert (cls["scores"] == 1).all()
+    assert sorted(m.sum() for m in rows["+ mask"]["masks"]) == sorted(m.sum() for m in gt["masks"])
+    assert sorted(rows["+ track"]["track_ids"]) == sorted(int(i) for i in gt["ids"])
+    frame = read_frame(Path(dataset.img_prefix) / dataset.vid_infos[0]["file_names"][1])
+    fig = show.plot_oracle_frame(frame, outputs, gt, dataset.CLASSES)
+    assert len(fig.axes) == len(outputs) + 1

@@ -1,13 +1,14 @@
-"""objprop.propagation: the chapter's step-by-step branch is the one inference runs, and the
+"""objprop.studies.branch: the chapter's step-by-step branch is the one inference runs, and the
 IoU-by-δ measurement covers exactly the instance-frames it should."""
 import numpy as np
 import pytest
 import torch
 
-from objprop import propagation
 from objprop.config import load_config
 from objprop.data.ytvis import annotations_by_video, load_ytvis
 from objprop.inference import build_model, build_test_dataset
+from objprop.present import propagation as show
+from objprop.studies import branch, variants
 from tests.model_utils import SyntheticVideo, run_video, toy_model
 from tests.test_online_inference import BOXES, H, W, ScriptedDetections
 
@@ -24,8 +25,8 @@ def test_the_chapter_propagates_exactly_what_inference_fills():
     assert outs[1]["filled"][k]
     filled = outs[1]["masks"][k]
     assert 0 < filled.sum() < H * W
-    cache = propagation.FrameCache(model, SyntheticVideo(n_frames=2), 0)
-    steps = propagation.propagate(model, cache, 1, 0, [BOXES[0].numpy()], labels=[0])
+    cache = branch.FrameCache(model, SyntheticVideo(n_frames=2), 0)
+    steps = branch.propagate(model, cache, 1, 0, [BOXES[0].numpy()], labels=[0])
     np.testing.assert_array_equal(steps["mask_prob"][0] > model.filler.mask_thr, filled)
     # the intermediates are the head's: rows of W sum to 1, W b is the object map
     W_ = steps["affinity"]
@@ -42,7 +43,7 @@ def test_iou_records_cover_every_instance_frame_pair(toyvis_small):
     dataset = build_test_dataset(cfg)
     gt = load_ytvis(cfg.data.test.ann_file)
     deltas = (1, 3)
-    records = propagation.propagation_ious(model, dataset, gt, deltas=deltas, progress=False)
+    records = branch.propagation_ious(model, dataset, gt, deltas=deltas, progress=False)
     # counted independently: an instance present (non-empty) at t and at t-δ
     expected = 0
     for v in gt["videos"]:
@@ -62,7 +63,7 @@ def test_iou_records_cover_every_instance_frame_pair(toyvis_small):
 def test_summary_per_source_kind_and_delta():
     rec = lambda src, hard, d, iou, det: dict(source=src, hard=hard, delta=d, iou=iou,  # noqa
                                               detector_iou=det)
-    rows = propagation.summarize_ious([rec("gt", False, 1, 0.8, 0.6), rec("gt", False, 1, 0.4, 0.9),
+    rows = branch.summarize_ious([rec("gt", False, 1, 0.8, 0.6), rec("gt", False, 1, 0.4, 0.9),
                                        rec("gt", True, 1, 0.2, 0.1), rec("detector", False, 2, 0.0, 0.5)])
     by = {(r["source"], r["frames"], r["delta"]): r for r in rows}
     easy = by["gt", "easy", 1]
@@ -71,12 +72,12 @@ def test_summary_per_source_kind_and_delta():
     assert by["gt", "hard", 1]["beats_detector"] == 1.0
     assert by["detector", "easy", 2]["hit"] == 0.0
     assert "| ground truth, easy frames | 1 | 2 | 0.60 | 0.50 | 0.75 | 0.50 |" in \
-        propagation.ious_table(rows)
+        show.ious_table(rows)
 
 
 def test_pick_pair_prefers_a_hard_frame(toyvis_small):
     gt = load_ytvis(toyvis_small / "annotations" / "instances_valid.json")
-    vid, t, ann = propagation.pick_pair(gt, delta=1)
+    vid, t, ann = branch.pick_pair(gt, delta=1)
     video = next(v for v in gt["videos"] if v["id"] == vid)
     a = next(a for a in gt["annotations"] if a["id"] == ann)
     assert a["segmentations"][t] is not None and a["segmentations"][t - 1] is not None
@@ -93,20 +94,20 @@ def test_branch_variants_train_apart_and_are_measured_per_seed(toyvis_small, tmp
     from objprop.book import main
     data = tmp_path / "toy"
     shutil.copytree(toyvis_small, data)
-    variants = {"as the book trains it": {},
-                "mask loss weight 5": {"model.prop_head.loss_prop_mask.loss_weight": 5.0}}
-    rows = propagation.branch_variant_study(
-        "configs/objprop_r18_fpn_toy.py", variants, seeds=[0], data_root=str(data),
+    tried = {"as the book trains it": {},
+             "mask loss weight 5": {"model.prop_head.loss_prop_mask.loss_weight": 5.0}}
+    rows = variants.branch_variant_study(
+        "configs/objprop_r18_fpn_toy.py", tried, seeds=[0], data_root=str(data),
         work_root=tmp_path / "work", max_iters=2, log=lambda line: None)
-    assert {(r["variant"], r["seed"]) for r in rows} == {(v, 0) for v in variants}
+    assert {(r["variant"], r["seed"]) for r in rows} == {(v, 0) for v in tried}
     assert all(0 <= r["iou"] <= 1 and r["n"] > 0 for r in rows)
     trained = tmp_path / "work" / "variants" / "mask_loss_weight_5" / "objprop_r18_fpn_toy"
     summary = json.loads((trained / "seed0" / "train_summary.json").read_text())
     assert summary["request"]["cfg_options"] == {"model.prop_head.loss_prop_mask.loss_weight": 5.0}
     assert (tmp_path / "work" / "objprop_r18_fpn_toy" / "seed0" / "latest.pth").exists()
-    table = propagation.branch_variants_table(rows)
+    table = show.branch_variants_table(rows)
     assert table.count("| mask loss weight 5 |") == len({r["frames"] for r in rows})
-    assert "*mask loss weight 5*" in propagation.branch_variants_sentence(rows)
+    assert "*mask loss weight 5*" in show.branch_variants_sentence(rows)
     # a missing data folder is one line, exit 2, and no results file
     assert main(["variants", "--data", str(tmp_path / "none"), "--results",
                  str(tmp_path / "res"), "--seeds", "0", "--max-iters", "1"]) == 2

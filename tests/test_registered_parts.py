@@ -53,18 +53,22 @@ def test_built_losses_equal_the_former_formulas_bit_for_bit(weights):
     torch.manual_seed(0)
     head = PropagationHead(in_channels=8, in_levels=(0,), feat_stride=4, level_strides=(4,),
                            conv_channels=8,
-                           loss_prop_mask=dict(type="CrossEntropyLoss", use_sigmoid=True,
-                                               loss_weight=weights[0]),
+                           loss_prop_mask=dict(type="LogitsBCELoss", loss_weight=weights[0]),
                            loss_prop_att=dict(type="AttentionBCELoss", loss_weight=weights[1]))
     f_t, f_ref = torch.randn(1, 8, 12, 16), torch.randn(1, 8, 12, 16)
     boxes = torch.tensor([[4., 4., 30., 28.], [20., 10., 60., 44.]])
     gt = torch.zeros(2, 48, 64)
     gt[0, 6:30, 8:32] = 1
     gt[1, 12:40, 24:60] = 1
+    f_t.requires_grad_(True)
     out = head(f_t, f_ref, boxes)
     got, want = head.loss(out, gt), old_prop_losses(out, gt, *weights)
     for k in want:
         assert torch.equal(got[k], want[k]), k
+        # and the gradients, to the last bit: the trained weights stay the same
+        g_got, = torch.autograd.grad(got[k], f_t, retain_graph=True)
+        g_want, = torch.autograd.grad(want[k], f_t, retain_graph=True)
+        assert torch.equal(g_got, g_want), k
 
 
 def test_objprop_losses_come_without_a_side_channel():

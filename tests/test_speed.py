@@ -13,7 +13,7 @@ import torch
 from objprop import training
 from objprop.book import repo_root
 from objprop.errors import ObjPropError
-from objprop.training.threads import SPIN_COUNT, parallel_jobs, training_env
+from objprop.training.threads import MALLOC_ENV, SPIN_COUNT, parallel_jobs, training_env
 from tests.model_utils import pair_batch, toy_model
 
 ROOT = repo_root()
@@ -58,8 +58,9 @@ def test_channels_last_model_computes_the_same_features():
 
 
 def test_bf16_features_while_training_float32_at_test_time():
-    fp32, _ = toy_model("objprop")
-    bf16, _ = toy_model("objprop", **{"model.train_feat_dtype": "bfloat16"})
+    fp32, _ = toy_model("objprop", **{"model.train_feat_dtype": None})
+    bf16, cfg = toy_model("objprop")
+    assert cfg.model.train_feat_dtype == "bfloat16"   # the toy configs' default
     bf16.load_state_dict(fp32.state_dict())
     img = pair_batch()["img"]
     with torch.no_grad():  # (test time first: a training forward updates BN statistics)
@@ -78,8 +79,9 @@ def test_training_processes_get_a_short_openmp_spin_and_their_thread_count():
     env = training_env(threads=1, env={})
     assert env["GOMP_SPINCOUNT"] == str(SPIN_COUNT) and env["OMP_NUM_THREADS"] == "1"
     assert "OMP_NUM_THREADS" not in training_env(env={})
-    kept = training_env(env={"GOMP_SPINCOUNT": "300000"})   # a value given wins
-    assert kept["GOMP_SPINCOUNT"] == "300000"
+    kept = training_env(env={"GOMP_SPINCOUNT": "300000", "MALLOC_TOP_PAD_": "0"})
+    assert kept["GOMP_SPINCOUNT"] == "300000" and kept["MALLOC_TOP_PAD_"] == "0"  # given wins
+    assert all(env[k] == v for k, v in MALLOC_ENV.items())   # freed memory stays in the heap
     assert parallel_jobs(gpus=0, cpus=2) == 2 and parallel_jobs(gpus=1, cpus=16) == 1
     # `objprop` sets the spin before anything imports torch (libgomp reads it once, at load)
     code = ("import os, sys\nfrom objprop.cli import main\n"
@@ -125,3 +127,20 @@ def test_trainings_run_side_by_side_with_one_thread_each(toyvis_small, tmp_path)
                                              work_dir=str(tmp_path / "b"), max_iters=2)
     with pytest.raises(ObjPropError, match="training failed"):
         training.train_subprocesses(again, jobs=2, log=lambda *_: None)
+
+
+def test_the_mask_head_s_convolutions_in_bf16_while_training_only():
+    from objprop.models.prop_head import PropagationHead
+    torch.manual_seed(0)
+    heads = [PropagationHead(in_channels=8, in_levels=(0,), feat_stride=4, level_strides=(4,),
+                             conv_channels=8, train_conv_dtype=d) for d in (None, "bfloat16")]
+    heads[1].load_state_dict(heads[0].state_dict())
+    f_t, f_ref = torch.randn(1, 8, 12, 16), torch.randn(1, 8, 12, 16)
+    boxes = torch.tensor([[4., 4., 30., 28.]])
+    with torch.no_grad():
+        test = [h.eval()(f_t, f_ref, boxes)["mask_logits"] for h in heads]
+        train = [h.train()(f_t, f_ref, boxes)["mask_logits"] for h in heads]
+    assert torch.equal(*test) and train[1].dtype == torch.float32
+    assert not torch.equal(*train) and torch.allclose(*train, atol=0.05, rtol=0.05)
+    with pytest.raises(ValueError, match="train_conv_dtype"):
+        PropagationHead(train_conv_dtype="int8")

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from objprop.data import toyvis
-from objprop.data.toyvis import make_toyvis, toyvis_main
+from objprop.cli import main as objprop
+from objprop.data.toyvis import make_toyvis
 from objprop.data.ytvis import decode_segmentation, load_ytvis, mask_to_bbox
 from tests.conftest import SMALL
 
@@ -212,14 +213,14 @@ def test_interrupted_run_leaves_nothing_half_written(tmp_path, monkeypatch):
 
 def test_cli_flags_and_errors(tmp_path, capsys):
     out = tmp_path / "cli"
-    assert toyvis_main(["--out", str(out), "--seed", "2", "--train-videos", "2",
+    assert objprop(["make-toyvis", "--out", str(out), "--seed", "2", "--train-videos", "2",
                         "--valid-videos", "1", "--frames", "5-7", "--height", "48",
                         "--width", "80", "--quiet"]) == 0
     assert "train: 2 videos" in capsys.readouterr().out
     gt = load_ytvis(out / "annotations" / "instances_valid.json")
     assert len(gt["videos"]) == 1 and 5 <= gt["videos"][0]["length"] <= 7
     assert gt["videos"][0]["width"] == 80
-    assert toyvis_main(["--out", str(tmp_path / "x"), "--frames", "ten"]) == 2
+    assert objprop(["make-toyvis", "--out", str(tmp_path / "x"), "--frames", "ten"]) == 2
     assert "frames must be N or LO-HI" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
@@ -260,7 +261,7 @@ def test_ensure_reuses_the_same_request_and_grows_a_split_keeping_its_videos(toy
     before = tree_hash(out)
     assert toyvis.ensure_toyvis(out, progress=False, **SMALL) == (None, False)
     assert tree_hash(out) == before
-    assert toyvis_main(["--out", str(out), "--quiet", *sum(
+    assert objprop(["make-toyvis", "--out", str(out), "--quiet", *sum(
         ([f"--{k.replace('_', '-')}", str(v)] for k, v in SMALL.items()), [])]) == 0
     assert "up to date" in capsys.readouterr().out and tree_hash(out) == before
     summary, written = toyvis.ensure_toyvis(

@@ -374,7 +374,7 @@ def test_resume_from_a_damaged_checkpoint_is_one_line(toyvis_small, tmp_path, da
 def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(toyvis_small,
                                                                           tmp_path):
     from objprop.book import execute_chapter
-    from objprop.report import find_checkpoint
+    from objprop.studies.store import find_checkpoint
     params = dict(data_root=str(toyvis_small), work_dir=str(tmp_path / "work"),
                   results_dir=str(tmp_path / "results"), max_iters=2, cfg_options=[SMALL],
                   seeds=[0, 1], authors_seeds=1)
@@ -434,3 +434,19 @@ def test_reuse_is_keyed_by_config_content_and_data_version(toyvis_small, tmp_pat
     ann.write_text(json.dumps(gt))
     assert training.content_fingerprint(TOY, data)["data_version"] != \
         training.content_fingerprint(TOY, toyvis_small)["data_version"]
+
+
+def test_one_batch_losses_are_the_first_iteration_s_terms(toyvis_small):
+    """The training chapter's one batch: every term of the model's losses (ObjProp's
+    propagation terms only in ObjProp), the total their sum, the same numbers twice."""
+    from objprop.training import loss_terms_table, one_batch_losses
+    obj = one_batch_losses("configs/objprop_r18_fpn_toy.py", toyvis_small, seed=0)
+    base = one_batch_losses("configs/masktrack_rcnn_r18_fpn_toy.py", toyvis_small, seed=0)
+    assert {"loss_prop_mask", "loss_prop_att", "loss_match"} <= set(obj)
+    assert "loss_match" in base and not any(k.startswith("loss_prop") for k in base)
+    assert obj["loss"] == pytest.approx(sum(v for k, v in obj.items() if k.startswith("loss_")),
+                                        rel=1e-5)
+    assert obj["pairs"] == 2
+    assert one_batch_losses("configs/objprop_r18_fpn_toy.py", toyvis_small, seed=0) == obj
+    table = loss_terms_table({"MaskTrack R-CNN": base, "ObjProp": obj})
+    assert "| loss_prop_att | – |" in table and table.strip().splitlines()[-1].startswith("| loss |")

@@ -25,7 +25,6 @@ its video list as ``OUT/instances_valid.json``, so that
 scores come from the evaluation server). Nothing is written
 unless every check passes, and each file is written under a temporary name then renamed.
 """
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,8 +183,3 @@ def run_from_args(args):
     print(format_summary(summary))
     return summary
 
-
-def main(argv=None):
-    """``data_scripts/prepare_youtube_vis.py``: ``objprop prepare``; returns an exit status."""
-    from ..cli import main as objprop
-    return objprop(["prepare", *(sys.argv[1:] if argv is None else argv)])

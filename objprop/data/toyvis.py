@@ -29,7 +29,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -498,8 +497,3 @@ def run_from_args(args):
     print(format_summary(summary))
     return summary
 
-
-def toyvis_main(argv=None):
-    """``data_scripts/make_toyvis.py``: ``objprop make-toyvis``; returns an exit status."""
-    from ..cli import main as objprop
-    return objprop(["make-toyvis", *(sys.argv[1:] if argv is None else argv)])

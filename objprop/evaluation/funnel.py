@@ -124,17 +124,3 @@ def _stage(iou, d_present, filled, j, t, g, max_fill, iou_thr):
     if max_fill is not None and _filled_run(filled[i], d_present[i], t - 1) >= max_fill:
         return "max_fill"
     return "dropped"
-
-
-def funnel_rows(funnels, hard=False):
-    """Rows (one per stage) of mean counts over the given funnels (one per seed), as
-    :func:`objprop.tables.markdown_table` reads them: ``key``, ``stage``, ``count`` (+ std)
-    and ``share`` (percent of the instance-frames counted)."""
-    from ..report import mean_std
-    key = "hard_stages" if hard else "stages"
-    total = mean_std([sum(f[key].values()) for f in funnels])[0] or 1.0
-    rows = []
-    for k, what in STAGES:
-        m, s = mean_std([f[key][k] for f in funnels])
-        rows.append(dict(key=k, stage=what, count=m, count_std=s, share=100 * m / total))
-    return rows

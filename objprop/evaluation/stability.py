@@ -72,13 +72,10 @@ def _video_stats(gts, dets, hard, iou_thr, acc, inter):
             continue
         visible = gt.visible
         acc["n_gt"] += 1
-        same = [d for d, det in enumerate(dets) if det.category_id == gt.category_id]
-        fious = {d: T.frame_ious(inter, dets[d], gt, d, g) for d in same}
-        covering = sum(1 for d in same if (fious[d][visible] >= iou_thr).any())
+        fious, covering, best = _match(g, gts, dets, iou_thr, vious, inter)
         if covering:
-            acc["fragmentation"].append(covering)
-        best = max(same, key=lambda d: vious[d, g], default=None)   # first wins ties
-        matched = best is not None and vious[best, g] >= iou_thr
+            acc["fragmentation"].append(len(covering))
+        matched = best is not None
         hits = fious[best] >= iou_thr if matched else np.zeros(len(visible), bool)
         for t in np.flatnonzero(visible):
             acc["hard_hits" if str(t) in hard else "easy_hits"].append(bool(hits[t]))
@@ -91,6 +88,74 @@ def _video_stats(gts, dets, hard, iou_thr, acc, inter):
         jitter = _jitter(dets[best], gt)
         if jitter is not None:
             acc["jitter"].append(jitter)
+
+
+def _match(g, gts, dets, iou_thr, vious, inter):
+    """Ground-truth track ``g`` against the result tracks of its category: their frame
+    IoUs ``{d: (F,)}``, those covering it (frame IoU ≥ ``iou_thr`` on a visible frame: what
+    fragmentation counts) and its match (the best video IoU, ≥ ``iou_thr``; the first wins
+    ties; None: unmatched)."""
+    gt = gts[g]
+    same = [d for d, det in enumerate(dets) if det.category_id == gt.category_id]
+    fious = {d: T.frame_ious(inter, dets[d], gt, d, g) for d in same}
+    covering = [d for d in same if (fious[d][gt.visible] >= iou_thr).any()]
+    best = max(same, key=lambda d: vious[d, g], default=None)
+    return fious, covering, (best if best is not None and vious[best, g] >= iou_thr else None)
+
+
+def track_timeline(gt, results, video_id, index, iou_thr=MATCH_IOU, score_thr=None):
+    """One ground-truth track, frame by frame, as the stability metrics count it: the
+    ``index``-th annotation of video ``video_id`` against the result tracks of its category
+    (highest score first; ``score_thr`` keeps those scoring at least that much).
+
+    Returns ``visible`` (F bool: the object is there), ``tracks`` (one per result track
+    that covers it on some visible frame: ``score``, ``iou`` (F,) frame IoUs, ``visible``
+    (F bool: the track has a mask), ``match``: the track its missed frames and flicker are
+    counted on), ``missed_frames``, ``flicker``
+    and ``fragmentation`` of this one track (None where it has no match)."""
+    pairs = T.VideoPairs(dict(gt, videos=[v for v in gt["videos"] if v["id"] == video_id]),
+                         [r for r in results if r["video_id"] == video_id
+                          and (score_thr is None or r["score"] >= score_thr)])
+    dets = pairs.dt_by_video[video_id]
+    order = list(_score_order(dets))
+    dets = [dets[i] for i in order]
+    gts = pairs.gt_by_video[video_id]
+    inter = pairs.intersections(video_id, dets=order)
+    fious, covering, best = _match(index, gts, dets, iou_thr, T.video_ious(dets, gts, inter),
+                                   inter)
+    visible = gts[index].visible
+    on = dets[best].visible[visible] if best is not None else None
+    return dict(video_id=video_id, index=index, visible=visible, iou_thr=iou_thr,
+                tracks=[dict(score=dets[d].score, iou=fious[d], visible=dets[d].visible,
+                             match=d == best) for d in covering],
+                missed_frames=None if on is None else float(np.mean(~on)),
+                flicker=None if on is None else flicker_count(on),
+                fragmentation=len(covering) or None)
+
+
+def most_unstable_track(gt, results, iou_thr=MATCH_IOU, score_thr=None):
+    """(video id, annotation index) of the matched ground-truth track with the most flicker,
+    then the most fragmentation (ties: the first in file order); None when none is matched.
+    Where a figure can show what the stability numbers count."""
+    kept = [r for r in results if score_thr is None or r["score"] >= score_thr]
+    pairs = T.VideoPairs(gt, kept)
+    best_key, best = None, None
+    for v in gt["videos"]:
+        dets = pairs.dt_by_video[v["id"]]
+        order = list(_score_order(dets))
+        dets, gts = [dets[i] for i in order], pairs.gt_by_video[v["id"]]
+        inter = pairs.intersections(v["id"], dets=order)
+        vious = T.video_ious(dets, gts, inter)
+        for g, gtr in enumerate(gts):
+            if gtr.iscrowd:
+                continue
+            _, covering, match = _match(g, gts, dets, iou_thr, vious, inter)
+            if match is None:
+                continue
+            key = (flicker_count(dets[match].visible[gtr.visible]), len(covering))
+            if best_key is None or key > best_key:
+                best_key, best = key, (v["id"], g)
+    return best
 
 
 def _score_order(dets):

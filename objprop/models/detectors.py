@@ -2,7 +2,7 @@
 
 Test time is frame by frame (batch size 1, frames in order). Each frame goes through four
 steps, each of which a *frame hook* may override (the oracle study, or a test that hides a
-detection, plugs in there; see :mod:`objprop.oracle`):
+detection, plugs in there; see :mod:`objprop.studies.oracle`):
 
 1. ``detections``: boxes (original image coordinates), scores, labels from the box head;
 2. ``masks``: the mask head's masks for those boxes;

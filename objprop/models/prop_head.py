@@ -46,8 +46,8 @@ The paper's recipe (Sec. 2.2), and where it is silent the choice made here:
    mmdet 2.x does not have). :meth:`PropagationHead.forward` then needs ``labels``.
 6. **Losses** (built with mmdet's ``build_loss`` from the config). ``loss_prop_mask``:
    per-pixel binary cross-entropy between the predicted mask and the instance's
-   ground-truth mask at t (resized to the prediction), as Mask R-CNN's mask loss (mmdet's
-   ``CrossEntropyLoss(use_sigmoid=True)``). ``loss_prop_att``: binary cross-entropy between
+   ground-truth mask at t (resized to the prediction), as Mask R-CNN's mask loss
+   (:class:`~objprop.models.losses.LogitsBCELoss`). ``loss_prop_att``: binary cross-entropy between
    the attention map and the ground-truth attention map, which is the instance's
    ground-truth mask at t at feature resolution (``att_target='mask'``; ``'box'`` uses its
    box instead) (:class:`~objprop.models.losses.AttentionBCELoss`, on probabilities).
@@ -169,8 +169,8 @@ class PropagationHead(BaseModule):
                  num_convs=4,
                  conv_channels=256,
                  max_instances=8,
-                 loss_prop_mask=dict(type="CrossEntropyLoss", use_sigmoid=True,
-                                     loss_weight=1.0),
+                 train_conv_dtype=None,
+                 loss_prop_mask=dict(type="LogitsBCELoss", loss_weight=1.0),
                  loss_prop_att=dict(type="AttentionBCELoss", loss_weight=1.0),
                  init_cfg=None):
         super().__init__(init_cfg)
@@ -180,6 +180,14 @@ class PropagationHead(BaseModule):
         self.affinity_norm = affinity_norm
         self.att_target = att_target
         self.max_instances = max_instances
+        # mixed precision of the mask head's convolutions while training ('bfloat16'; None:
+        # float32), as the detector's train_feat_dtype for the backbone; the affinity, the
+        # attention and the losses stay float32
+        dtypes = {None: None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+        if train_conv_dtype not in dtypes:
+            raise ValueError(f"train_conv_dtype must be one of bfloat16, float16 or None, "
+                             f"not {train_conv_dtype!r}")
+        self.train_conv_dtype = dtypes[train_conv_dtype]
         self.loss_prop_mask = build_loss(loss_prop_mask)
         self.loss_prop_att = build_loss(loss_prop_att)
         cat_channels = in_channels * len(self.in_levels)
@@ -283,9 +291,12 @@ class PropagationHead(BaseModule):
         fg, att = propagate_attention(affinity, b, self.att_scale)
         att = att[0].view(-1, 1, h, w)
         x = feat_t * att  # (N, C, h, w): broadcast over instances
-        x = self.convs(x)
-        x = F.relu(self.deconv(x))
-        logits = self.mask_pred(x)
+        dtype = self.train_conv_dtype if self.training else None
+        with torch.autocast(x.device.type, dtype=dtype or torch.bfloat16,
+                            enabled=dtype is not None):
+            x = self.convs(x)
+            x = F.relu(self.deconv(x))
+            logits = self.mask_pred(x).float()
         if self.class_specific:
             if labels is None:
                 raise ValueError("a class-specific propagation head needs the labels")

@@ -60,6 +60,7 @@ progress line (``Iter [20/600] lr ... eta ... loss ...``) on stderr. When a run 
 writes ``<work_dir>/train_summary.json`` (iterations, seconds, s/iter, final losses,
 checkpoint): :func:`train_subprocess`, the book's entry point, returns it.
 """
+from .batch import loss_terms_table, one_batch_losses
 from .launch import finished_run, launch_distributed, run_from_args, torchrun_command, \
     train_subprocess, train_subprocesses
 from .threads import parallel_jobs
@@ -74,7 +75,7 @@ __all__ = ["SUMMARY_NAME", "TrainSettings", "adjust_schedule", "content_fingerpr
            "linear_lr_scaling", "parse_cfg_options", "plot_losses", "prepare_config",
            "read_json_log", "run_dir", "run_from_args", "run_record", "runs_table",
            "schedule_summary", "torchrun_command", "train", "train_subprocess",
-           "train_subprocesses", "parallel_jobs"]
+           "train_subprocesses", "parallel_jobs", "one_batch_losses", "loss_terms_table"]
 
 
 def add_train_arguments(parser):

@@ -8,7 +8,7 @@ from ..tables import markdown_table
 
 
 def run_record(summary):
-    """The fields of a run that ``results/train.json`` keeps (``objprop.report`` reads
+    """The fields of a run that ``results/train.json`` keeps (``objprop.present.readme`` reads
     ``config`` and ``checkpoint``)."""
     keys = ("config", "checkpoint", "work_dir", "iters", "seconds", "s_per_iter", "gpus",
             "procs", "threads", "seed", "final_losses", "batch", "lr", "skipped")

@@ -10,7 +10,7 @@ model = dict(
         affinity_norm='softmax', affinity_scale='sqrt',
         att_scale=1.0, learn_att_scale=True,       # 1.0 = paper's pair softmax at init
         att_target='mask', num_convs=4, conv_channels=256, max_instances=8,
-        loss_prop_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+        loss_prop_mask=dict(type='LogitsBCELoss', loss_weight=1.0),
         loss_prop_att=dict(type='AttentionBCELoss', loss_weight=1.0)),
     test_cfg=dict(
         # ObjProp's thresholds: score 0.001, 100 detections a frame

@@ -1,4 +1,5 @@
-"""The paper's claims, each with the evidence this book measured and a verdict by rule.
+"""The claims chapter on the page: each of the paper's claims, the evidence this book
+measured (read from the studies' JSON) and a verdict by rule.
 
 As reproducibility reports do (the ML Reproducibility Challenge's format), each claim of the
 paper is stated, the book's evidence for it is read from ``results/*.json``, and the verdict
@@ -17,8 +18,15 @@ follows from the numbers by one stated rule (:data:`RULE`), never by hand:
 """
 from pathlib import Path
 
-from .errors import ObjPropError
-from .report import STABILITY_SCORE_THR
+from .. import roles
+from ..errors import ObjPropError
+from ..paper import TABLE1 as PAPER_TABLE1
+from ..studies.oracle import added_gains
+from ..studies.scoring import STABILITY_SCORE_THR
+from ..studies.stats import in_points, paired_difference
+from ..studies.store import load_json
+from ..tables import markdown_table
+from .evaluation import format_difference
 
 MIN_SEEDS = 3
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "untestable here")
@@ -29,8 +37,8 @@ RULE = (f"**reproduced**: the paper's direction, and the paired mean difference 
         f"paper's direction on the mean only, or fewer seeds; **not reproduced**: no effect "
         f"or the opposite one; **untestable here**: it needs data or runs this book does not "
         f"have. Single-model studies (Table 1) need the paper's ordering. Overhead: at most "
-        f"{OVERHEAD_LIMIT:.2f}x the baseline's inference time per frame, measured in one "
-        f"process on one machine.")
+        f"{OVERHEAD_LIMIT:.2f}x the baseline's inference time per frame, every run timed "
+        f"on one machine under the same load (one thread, one run per core).")
 
 STABILITY_KEYS = (("missed_frames", "missed frames"), ("flicker", "flicker"),
                   ("fragmentation", "fragmentation"))
@@ -40,12 +48,11 @@ def _load(results_dir, name):
     path = Path(results_dir) / f"{name}.json"
     if not path.is_file():
         return None
-    from .report import load_json
     return load_json(path)
 
 
 def verdict_of(d, direction=+1, same_weights=False):
-    """The verdict of a :func:`objprop.report.paired_difference` (``direction`` -1: lower
+    """The verdict of a :func:`objprop.studies.stats.paired_difference` (``direction`` -1: lower
     is the paper's direction)."""
     if d is None:
         return "untestable here"
@@ -76,14 +83,13 @@ def _time_per_frame(run, key):
 def assess(results_dir="results"):
     """One row per claim: ``claim``, ``paper`` (what the paper reports), ``evidence`` (what
     this book measured, with its chapter), ``seeds``, ``verdict``."""
-    from .paper import ap
-    from .report import format_difference, paired_difference
+    from ..paper import ap
     objprop, baseline = ap("ObjProp"), ap("MaskTrack R-CNN")
     ev, oracle = _load(results_dir, "evaluation"), _load(results_dir, "oracle")
     measured = ev["methods"] if ev else []
     rows = []
 
-    d = paired_difference(measured, "ObjProp", "MaskTrack R-CNN") if ev else None
+    d = paired_difference(measured, roles.OBJPROP, roles.BASELINE) if ev else None
     rows.append(dict(
         claim="ObjProp outperforms MaskTrack R-CNN in mAP",
         paper=f"{objprop - baseline:+.1f} mAP ({objprop} vs {baseline}, YouTube-VIS 2019 val, "
@@ -97,7 +103,7 @@ def assess(results_dir="results"):
 
     parts, verdicts, n = [], [], 0
     for key, name in STABILITY_KEYS:
-        d = paired_difference(measured, "ObjProp", "MaskTrack R-CNN", key=key,
+        d = paired_difference(measured, roles.OBJPROP, roles.BASELINE, key=key,
                               value=_stab_confident) if ev else None
         if d is None or any(v is None for v in d["per_seed"]):
             continue
@@ -110,7 +116,7 @@ def assess(results_dir="results"):
         evidence=(f"results scoring ≥ {STABILITY_SCORE_THR}: " + "; ".join(parts)) if parts
         else "not measured", seeds=n, verdict=_combine(verdicts)))
 
-    d = paired_difference(measured, "ObjProp", "ObjProp (no filling)", key="recall_hard_frames",
+    d = paired_difference(measured, roles.OBJPROP, roles.OBJPROP_NO_FILL, key="recall_hard_frames",
                           value=_stab) if ev else None
     if d is not None and any(v is None for v in d["per_seed"]):
         d = None
@@ -118,10 +124,10 @@ def assess(results_dir="results"):
         claim="Filling recovers instances the detector misses", paper="qualitative "
         "(Sec. 2.2 *Inference*, Figure 4)", chapter="Propagation, Temporal stability",
         evidence=("hard-frame recall, filling on − off (same weights): "
-                  + format_difference(_in_points(d), unit=" points")) if d else "not measured",
+                  + format_difference(in_points(d), unit=" points")) if d else "not measured",
         seeds=len(d["seeds"]) if d else 0, verdict=verdict_of(d, same_weights=True)))
 
-    d = paired_difference(measured, "ObjProp", "MaskTrack R-CNN", value=_time_per_frame) \
+    d = paired_difference(measured, roles.OBJPROP, roles.BASELINE, value=_time_per_frame) \
         if ev else None
     if d is not None and any(v is None for v in d["per_seed"]):
         d = None
@@ -143,29 +149,21 @@ def assess(results_dir="results"):
 
 
 def _oracle_row(oracle):
-    from .oracle import _added
-    from .paper import TABLE1 as PAPER_TABLE1
     row = dict(claim="Masks limit MaskTrack R-CNN most (the mask oracle adds the most)",
                paper="", chapter="The oracle study", seeds=1 if oracle else 0)
-    paper = max(_added(PAPER_TABLE1), key=lambda a: a[1])
+    paper = max(added_gains(PAPER_TABLE1), key=lambda a: a[1])
     row["paper"] = f"+{paper[1]:.1f} mAP from the {paper[0]} oracle (Table 1)"
     if not oracle:
         return dict(row, evidence="not measured", verdict="untestable here")
-    added = _added(oracle)
+    added = added_gains(oracle)
     label, gain, _ = max(added, key=lambda a: a[1])
     mask = next((a for a in added if a[0] == "mask"), None)
     if mask is None:
         return dict(row, evidence="no mask oracle row", verdict="untestable here")
     evidence = ("gains: " + ", ".join(f"{a[0]} {a[1]:+.1f}" for a in added)
-                + f" (one model: the first seed's)")
+                + " (one model: the first seed's)")
     return dict(row, evidence=evidence,
                 verdict="reproduced" if label == "mask" else "not reproduced")
-
-
-def _in_points(d):
-    """A paired difference of fractions, in percentage points."""
-    return dict(d, mean=100 * d["mean"], std=None if d["std"] is None else 100 * d["std"],
-                per_seed=[100 * x for x in d["per_seed"]])
 
 
 def _combine(verdicts):
@@ -184,7 +182,6 @@ CLAIM_COLUMNS = [("The paper says", "paper"), ("Evidence here", "evidence"),
 
 def claims_table(rows):
     """The claims as a markdown table (verdicts in bold)."""
-    from .tables import markdown_table
     shown = [dict(r, verdict=f"**{r['verdict']}**", seeds=str(r["seeds"])) for r in rows]
     return markdown_table(shown, CLAIM_COLUMNS, first=("Claim", "claim"), extra=())
 

@@ -1,4 +1,4 @@
-"""Table 1: the oracle study — which component limits MaskTrack R-CNN (and ObjProp)?
+"""Table 1: the oracle study (compute: hooks, the study, its JSON) — which component limits MaskTrack R-CNN (and ObjProp)?
 
 The trained model runs online over a split several times; each time, some of its per-frame
 outputs are replaced by the ground truth (GT) of that frame through the detector's
@@ -46,22 +46,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import CfgOptionsAction, positive_int, unit_interval
-from .errors import ObjPropError
-from .evaluation import STAT_NAMES
-from .hooks import FrameHook
-from .inference import has_filling, set_max_fill
-from .paper import TABLE1 as PAPER_TABLE1  # the paper's rows, quoted in objprop.paper
-from .tables import markdown_table
+from .. import roles
+from ..errors import ObjPropError
+from ..evaluation import STAT_NAMES
+from ..hooks import FrameHook
+from ..inference import has_filling, set_max_fill
+from ..paper import TABLE1 as PAPER_TABLE1  # the paper's rows, quoted in objprop.paper
+
 
 ORACLES = ("box", "class", "mask", "track")
-ORACLE_ROWS = [("MaskTrack R-CNN", ()), ("+ box", ("box",)), ("+ class", ("box", "class")),
+ORACLE_ROWS = [(roles.name(roles.BASELINE), ()), ("+ box", ("box",)), ("+ class", ("box", "class")),
                ("+ mask", ("box", "class", "mask")),
                ("+ track", ("box", "class", "mask", "track"))]
-TABLE1_COLUMNS = [("mAP", "AP"), ("gain", "gain"), ("AP@50", "AP50"), ("AP@75", "AP75"),
-                  ("AR@1", "AR1"), ("AR@10", "AR10")]
-COMPONENTS = dict(box="box localisation", **{"class": "classification (the box head)"},
-                  mask="mask prediction", track="tracking (identity association)")
 FRESH_ID_BASE = 1 << 30  # a standalone hook's fresh ids (the factory starts above GT ids)
 
 
@@ -81,6 +77,7 @@ def normalize_oracles(oracles):
 
 
 # --------------------------------------------------------------------------- hooks
+
 
 class OracleHook(FrameHook):
     """A frame hook for one frame that applies ``oracles`` (see the module docstring
@@ -205,6 +202,7 @@ def set_filling_for(model, oracles, default_max_fill):
 
 # --------------------------------------------------------------------------- the study
 
+
 def resolve_rows(rows=None):
     """``None`` → :data:`ORACLE_ROWS`; a list of ``(name, oracles)`` pairs as is; a single
     combination (names, or ``"box,class"``) → the no-oracle row and that combination."""
@@ -225,7 +223,7 @@ def _percent(v):
 
 
 def _slug(oracles):
-    from .io import safe_name
+    from ..io import safe_name
     return safe_name("_".join(oracles)) if oracles else "none"
 
 
@@ -241,21 +239,17 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
     "gain", "results", "max_fill"}], "split", "config", "checkpoint", ...}``, all stats in
     percent. The no-oracle row is named after the model (MaskTrack R-CNN or ObjProp).
     """
-    from .config import load_config
-    from .evaluation import ytvis_evaluate
-    from .inference import build_model, build_test_dataset, run_inference
-    from .io import write_json_atomic
-    from .report import subset_gt
+    from ..evaluation import ytvis_evaluate
+    from ..inference import run_inference
+    from ..io import write_json_atomic
+    from .scoring import load_split
     rows = resolve_rows(rows)
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise ObjPropError("checkpoint not found", path=checkpoint)
-    cfg = load_config(config, data_root=data_root, cfg_options=cfg_options, test_split=split)
-    model = build_model(cfg, checkpoint, device=device)
-    dataset = build_test_dataset(cfg)
-    ids = [v["id"] for v in dataset.vid_infos][:max_videos]
-    gt = subset_gt(cfg.data.test.ann_file, ids)
+    cfg, model, dataset, gt, ids = load_split(config, data_root, split, checkpoint,
+                                              cfg_options, max_videos, device=device)
     default_fill = model.filler.max_fill if has_filling(model) else None
-    model_name = "ObjProp" if has_filling(model) else "MaskTrack R-CNN"
+    model_name = roles.name(roles.OBJPROP if has_filling(model) else roles.BASELINE)
     out_dir = Path(out_dir)
     table_rows = []
     try:
@@ -282,113 +276,49 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
     return table
 
 
-# --------------------------------------------------------------------------- presentation
-
-def _paper_row(oracles):
+def paper_row(oracles):
+    """The paper's Table 1 row with the same oracle combination (None: not in the paper)."""
     for r in PAPER_TABLE1["rows"]:
         if tuple(r["oracles"]) == tuple(normalize_oracles(oracles)):
             return r
     return None
 
 
-def _fmt(v, signed=False):
-    if v is None:
-        return "–"
-    return f"{v:+.1f}" if signed else f"{v:.1f}"
-
-
-def table1_markdown(table, paper=True):
-    """Table 1 as markdown: the measured rows (percent) and, with ``paper``, the paper's mAP
-    and gain for the same oracle combination beside them."""
-    columns = [("Oracles", "oracles"), *TABLE1_COLUMNS]
-    if paper:
-        columns += [("paper mAP", "paper_AP"), ("paper gain", "paper_gain")]
-    rows = []
-    for r in table["rows"]:
-        row = {k: _fmt(r.get(k), signed=(k == "gain")) for _, k in TABLE1_COLUMNS}
-        row.update(name=r["name"], oracles=", ".join(r["oracles"]) or "none")
-        if paper:
-            p = _paper_row(r["oracles"]) or dict(AP=None, gain=None)
-            row.update(paper_AP=_fmt(p["AP"]), paper_gain=_fmt(p["gain"], True))
-        rows.append(row)
-    text = markdown_table(rows, columns, first=("Row", "name"), extra=())
-    return text + (f"\n\nPaper: {PAPER_TABLE1['source']}." if paper else "")
-
-
-def _added(table):
-    """(label, measured gain, paper gain or None) for each row after the first."""
+def added_gains(table):
+    """(label, measured gain, paper gain or None) for each row after the first: what each
+    added oracle brings over the previous row."""
     out = []
     rows = table["rows"]
     for prev, r in zip(rows, rows[1:]):
         new = [o for o in r["oracles"] if o not in prev["oracles"]]
-        p = _paper_row(r["oracles"])
-        paper_gain = p["gain"] if p and _paper_row(prev["oracles"]) else None
+        p = paper_row(r["oracles"])
+        paper_gain = p["gain"] if p and paper_row(prev["oracles"]) else None
         out.append(("+".join(new) or "none", r["gain"], paper_gain))
     return out
 
 
-def plot_gains(table):
-    """Bars of the mAP gain each added oracle brings: measured (solid) beside the paper's
-    (hatched, Table 1)."""
-    import matplotlib.pyplot as plt
-    added = _added(table)
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    x = np.arange(len(added))
-    ax.bar(x - 0.2, [a[1] for a in added], 0.4, label="measured here", color="C0")
-    ax.bar(x + 0.2, [a[2] if a[2] is not None else 0.0 for a in added], 0.4,
-           label="paper (YouTube-VIS mini-val)", color="C1", hatch="//", alpha=0.6)
-    ax.axhline(0, color="k", lw=0.6)
-    ax.set_xticks(x, [f"+ {a[0]}" for a in added])
-    ax.set_ylabel("mAP gain (points)")
-    ax.set_title("Table 1: what each oracle adds over the previous row")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def limiting_component(table):
-    """One sentence naming the oracle with the largest measured gain (and the paper's)."""
-    added = _added(table)
-    if not added:
-        return "The table has no oracle row: nothing to compare."
-    label, gain, _ = max(added, key=lambda a: a[1])
-    what = " and ".join(COMPONENTS.get(o, o) for o in label.split("+"))
-    paper = max(_added(PAPER_TABLE1), key=lambda a: a[1])
-    return (f"Here the largest gain comes from the **{label}** oracle ({gain:+.1f} mAP): "
-            f"{what} is the component that limits this model most; in the paper it is the "
-            f"{paper[0]} oracle ({paper[1]:+.1f} mAP), i.e. "
-            f"{COMPONENTS[paper[0]]}.")
-
-
-# --------------------------------------------------------------------------- command line
-
-def add_oracle_arguments(p):
-    p.add_argument("--config", required=True)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data", help="data folder in the official layout (default: config's)")
-    p.add_argument("--split", default="valid",
-                   help="split to run on (the paper: minival, carved by "
-                        "data_scripts/prepare_youtube_vis.py)")
-    p.add_argument("--out", required=True, help="folder for table1.json and results files")
-    p.add_argument("--oracles", help="a single combination, e.g. box,class (default: the "
-                                     "paper's five cumulative rows)")
-    p.add_argument("--max-videos", type=positive_int, default=None)
-    p.add_argument("--match-iou", type=unit_interval, default=0.5,
-                   help="IoU for assigning a detection to a GT instance when no box/class "
-                        "oracle snapped it")
-    p.add_argument("--cfg-options", nargs="+", default={}, metavar="KEY=VALUE",
-                   action=CfgOptionsAction,
-                   help="test-time config overrides (mmcv's DictAction syntax)")
-    p.add_argument("--device", default="cpu")
-
-
-def run_from_args(args):
-    rows = None if not args.oracles else args.oracles
-    table = run_oracle_study(args.config, args.checkpoint, args.data, split=args.split,
-                             out_dir=args.out, rows=rows, max_videos=args.max_videos,
-                             progress=True, cfg_options=args.cfg_options or None,
-                             device=args.device, match_iou=args.match_iou)
-    print(table1_markdown(table))
-    print()
-    print(limiting_component(table).replace("**", ""))
-    print(f"wrote {Path(args.out) / 'table1.json'}")
+def oracle_on_frame(model, dataset, video_index, frame_index, rows=None):
+    """One frame through the model once per row of the study (default: the paper's
+    cumulative rows), each row's oracles applied to that frame: what the study does to every
+    frame, on one. The frame is run as its video's first (the tracker starts empty), so
+    the track oracle's ids are the ground truth's and the others' are new. Returns
+    ``[(row name, the frame's output)]`` and the frame's ground truth
+    (``dataset.get_frame_ann``: original pixels)."""
+    import torch
+    from ..inference import frame_inputs
+    idx = dataset.frame_index.index((video_index, frame_index))
+    img, meta = frame_inputs(dataset[idx])
+    meta = dict(meta, is_first=True)
+    device = next(model.parameters()).device
+    default_fill = model.filler.max_fill if has_filling(model) else None
+    outputs = []
+    try:
+        for name, oracles in resolve_rows(rows):
+            set_filling_for(model, oracles, default_fill)
+            hook = OracleHookFactory(oracles)(dataset, video_index, frame_index)
+            with torch.no_grad():
+                out = model.simple_test(img[None].to(device), [meta], frame_hook=hook)[0]
+            outputs.append((name, out))
+    finally:
+        set_filling_for(model, (), default_fill)
+    return outputs, dataset.get_frame_ann(video_index, frame_index)

@@ -1,0 +1,83 @@
+"""The README's measured-results block, rewritten by ``make book`` from ``results/*.json``."""
+import json
+from pathlib import Path
+
+from .. import paper, roles
+from ..errors import ObjPropError
+from ..studies.stats import by_role
+from ..studies.store import load_json
+from ..tables import markdown_table
+from .evaluation import (TABLE2_COLUMNS, fidelity_rows, fidelity_sentence, gain_sentence,
+                         table2_rows)
+from .oracle import table1_markdown
+
+
+README_BEGIN = "<!-- results:begin (written by `make book` from results/*.json) -->"
+README_END = "<!-- results:end -->"
+
+
+def readme_results_block(results_dir="results"):
+    """The README's measured-results block, from the files the book's run wrote."""
+    results_dir = Path(results_dir)
+    ev = load_json(results_dir / "evaluation.json")
+    train = load_json(results_dir / "train.json")["runs"]
+    seeds = sorted({r.get("seed") for r in train})
+    lines = [README_BEGIN, "",
+             f"Measured by the last `make book` on {ev.get('data_root')} ({ev.get('split')} "
+             f"split, {len(ev['methods'][0].get('video_ids', []))} videos); percent, mean ± "
+             f"sample standard deviation over training seeds {', '.join(map(str, seeds))} "
+             f"(the Source column says how many each row has):", ""]
+    lines.append(training_summary(train))
+    lines += ["", markdown_table(table2_rows(ev["methods"])[len(paper.TABLE2):],
+                                 TABLE2_COLUMNS), "", gain_sentence(ev["methods"]), ""]
+    if ev.get("fidelity"):
+        lines += ["Fidelity (the paper's text, the authors' code, MaskTrack R-CNN; "
+                  "evaluation chapter):", "",
+                  markdown_table(fidelity_rows(ev["fidelity"]), TABLE2_COLUMNS,
+                                 extra=(("filled frames", "filled"),)), "",
+                  fidelity_sentence(ev["fidelity"]), ""]
+    timings = results_dir / "book_timings.json"
+    if timings.is_file():
+        t = json.loads(timings.read_text())
+        slow = sorted(t["chapters"].items(), key=lambda kv: -kv[1])[:3]
+        trained = sum(r.get("seconds") or 0 for r in train)
+        lines += [f"That `make book` ran its chapters in {t['total_s'] / 60:.0f} min "
+                  f"(training seeds {', '.join(map(str, t['seeds']))}; longest: "
+                  + ", ".join(f"{k} {v / 60:.1f} min" for k, v in slow)
+                  + f"), on this machine; set-up not included. Its {len(train)} training "
+                  f"runs took {trained / 60:.0f} min when they trained (a finished run is "
+                  f"reused, not trained again, and keeps its own time).", ""]
+    oracle = results_dir / "oracle.json"
+    if oracle.is_file():
+        lines += ["Table 1 (oracle study, percent):", "",
+                  table1_markdown(json.loads(oracle.read_text()), paper=True), ""]
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def training_summary(runs):
+    """One line per trained method: iterations, batch, its seeds, and each run's s/iteration
+    (with its thread count, where recorded)."""
+    out = []
+    for role, rs in by_role(runs).items():
+        spi = [f"{r['s_per_iter']:.2f}" + (f" ({r['threads']} thread"
+                                           f"{'s' if r['threads'] > 1 else ''})"
+                                           if r.get("threads") else "")
+               for r in rs if r.get("s_per_iter") is not None]
+        out.append(f"- {roles.name(role)}: {rs[0].get('iters')} iterations, batch {rs[0].get('batch')}, "
+                   f"seed{'s' if len(rs) > 1 else ''} "
+                   f"{', '.join(str(r.get('seed')) for r in rs)}"
+                   + (f"; s/iteration by seed {', '.join(spi)}" if spi else ""))
+    return "\n".join(out)
+
+
+def update_readme(readme, results_dir="results"):
+    """Rewrite the block between the README's result markers (atomically)."""
+    from ..io import write_text_atomic
+    readme = Path(readme)
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ObjPropError("no results markers to rewrite", path=readme)
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    write_text_atomic(head + readme_results_block(results_dir) + tail, readme)
