@@ -538,6 +538,8 @@ def test_one_track_timeline_counts_what_the_metrics_count():
     res2 = [res(steady, video=1), res(six_frames([1, 0, 1, 1, 1, 1]), video=2)]
     assert most_unstable_track(gt2, res2) == (2, 0)
     assert most_unstable_track(gt2, []) is None
+    # on a split of several videos the picked track's timeline is that video's alone
+    assert track_timeline(gt2, res2, *most_unstable_track(gt2, res2))["flicker"] == 1
     from objprop.present.stability import plot_track_timeline
     fig = plot_track_timeline({"first": tl, "second": tl})
     assert len(fig.axes) == 2 and "flicker 2, fragmentation 2" in fig.axes[0].get_title()

@@ -113,9 +113,10 @@ def track_timeline(gt, results, video_id, index, iou_thr=MATCH_IOU, score_thr=No
     (F bool: the track has a mask), ``match``: the track its missed frames and flicker are
     counted on), ``missed_frames``, ``flicker``
     and ``fragmentation`` of this one track (None where it has no match)."""
-    pairs = T.VideoPairs(dict(gt, videos=[v for v in gt["videos"] if v["id"] == video_id]),
-                         [r for r in results if r["video_id"] == video_id
-                          and (score_thr is None or r["score"] >= score_thr)])
+    one = dict(gt, videos=[v for v in gt["videos"] if v["id"] == video_id],
+               annotations=[a for a in gt["annotations"] if a["video_id"] == video_id])
+    pairs = T.VideoPairs(one, [r for r in results if r["video_id"] == video_id
+                               and (score_thr is None or r["score"] >= score_thr)])
     dets = pairs.dt_by_video[video_id]
     order = list(_score_order(dets))
     dets = [dets[i] for i in order]
