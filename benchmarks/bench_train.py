@@ -126,7 +126,6 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         data = args.data
         if data is None or not Path(data).is_dir():
-            sys.path.insert(0, str(ROOT))
             from objprop.data.toyvis import make_toyvis
             data = str(Path(tmp) / "toyvis")
             make_toyvis(data, seed=0, train_videos=8, valid_videos=1, frames=12, height=160,

@@ -117,13 +117,8 @@ def track_timeline(gt, results, video_id, index, iou_thr=MATCH_IOU, score_thr=No
                annotations=[a for a in gt["annotations"] if a["video_id"] == video_id])
     pairs = T.VideoPairs(one, [r for r in results if r["video_id"] == video_id
                                and (score_thr is None or r["score"] >= score_thr)])
-    dets = pairs.dt_by_video[video_id]
-    order = list(_score_order(dets))
-    dets = [dets[i] for i in order]
-    gts = pairs.gt_by_video[video_id]
-    inter = pairs.intersections(video_id, dets=order)
-    fious, covering, best = _match(index, gts, dets, iou_thr, T.video_ious(dets, gts, inter),
-                                   inter)
+    dets, gts, inter, vious = _ranked_video(pairs, video_id)
+    fious, covering, best = _match(index, gts, dets, iou_thr, vious, inter)
     visible = gts[index].visible
     on = dets[best].visible[visible] if best is not None else None
     return dict(video_id=video_id, index=index, visible=visible, iou_thr=iou_thr,
@@ -142,11 +137,7 @@ def most_unstable_track(gt, results, iou_thr=MATCH_IOU, score_thr=None):
     pairs = T.VideoPairs(gt, kept)
     best_key, best = None, None
     for v in gt["videos"]:
-        dets = pairs.dt_by_video[v["id"]]
-        order = list(_score_order(dets))
-        dets, gts = [dets[i] for i in order], pairs.gt_by_video[v["id"]]
-        inter = pairs.intersections(v["id"], dets=order)
-        vious = T.video_ious(dets, gts, inter)
+        dets, gts, inter, vious = _ranked_video(pairs, v["id"])
         for g, gtr in enumerate(gts):
             if gtr.iscrowd:
                 continue
@@ -157,6 +148,16 @@ def most_unstable_track(gt, results, iou_thr=MATCH_IOU, score_thr=None):
             if best_key is None or key > best_key:
                 best_key, best = key, (v["id"], g)
     return best
+
+
+def _ranked_video(pairs, vid):
+    """Video ``vid`` of ``pairs``: its result tracks highest score first, its ground-truth
+    tracks, their (F, D, G) intersections and (D, G) video IoUs in that order."""
+    dets = pairs.dt_by_video[vid]
+    order = list(_score_order(dets))
+    dets, gts = [dets[i] for i in order], pairs.gt_by_video[vid]
+    inter = pairs.intersections(vid, dets=order)
+    return dets, gts, inter, T.video_ious(dets, gts, inter)
 
 
 def _score_order(dets):

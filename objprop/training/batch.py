@@ -13,15 +13,13 @@ def one_batch_losses(config, data_root=None, seed=0, cfg_options=None):
     from mmcv.parallel import MMDataParallel
     from mmdet.apis import set_random_seed
     from mmdet.datasets import build_dataset
-    from mmdet.models import build_detector
+    from .loop import build_train_model
     from .resume import build_train_loader
     from .settings import prepare_config
     cfg, _ = prepare_config(config, data_root, cfg_options)
     set_random_seed(seed)
     dataset = build_dataset(cfg.data.train)
-    model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"),
-                           test_cfg=cfg.get("test_cfg"))
-    model.init_weights()
+    model = build_train_model(cfg, dataset.CLASSES)
     loader = build_train_loader(dataset, cfg.data.samples_per_gpu, 0, seed, cfg.runner.type,
                                 distributed=False)
     with torch.no_grad():

@@ -150,14 +150,21 @@ def _train(s, distributed):
     return summary
 
 
-def _build_model(cfg, s, classes, work_dir, logger):
-    """The detector, initialised (and with ``load_from``'s weights unless resuming), and
-    the checkpoint to resume from (None: a fresh start)."""
+def build_train_model(cfg, classes):
+    """The detector of a training run, at its initial weights (the random state decides
+    them: the loop seeds it first, then builds the dataset, then this)."""
     from mmdet.models import build_detector
     model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"),
                            test_cfg=cfg.get("test_cfg"))
     model.init_weights()
     model.CLASSES = classes
+    return model
+
+
+def _build_model(cfg, s, classes, work_dir, logger):
+    """The detector, initialised (and with ``load_from``'s weights unless resuming), and
+    the checkpoint to resume from (None: a fresh start)."""
+    model = build_train_model(cfg, classes)
     resume_from = cfg.get("resume_from")
     if s.resume and not resume_from:
         resume_from = latest_checkpoint(work_dir)
