@@ -77,7 +77,7 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
             params[name].update(max_videos=1)
         params["propagation"].update(deltas=[1, 2], fill_grid={"min_track_score": [0.0],
                                                                "replace_score_thr": [None, 0.5]})
-        params["evaluation"].update(bootstrap_draws=5)
+        params["evaluation"].update(bootstrap_draws=5, timing_videos=1)
     return params
 
 

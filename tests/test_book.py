@@ -39,7 +39,7 @@ def _declared(name):
 # changes (the oracle's score of one, the 100 mAP ceiling, the official metric's thresholds).
 # Anything else (a result, a setting) is glued from results/*.json, a config or
 # objprop.paper.
-PROSE_ALLOWED = [r"YouTube-VIS 20\d\d", r"ResNet-\d+", r"R\d+-FPN", r"mmdet 2\.x",
+PROSE_ALLOWED = [r"YouTube-VIS 20\d\d", r"MLSys 20\d\d", r"ResNet-\d+", r"R\d+-FPN", r"mmdet 2\.x",
                  r"Tables? \d( and \d)?", r"Figures? \d( and \d)?", r"Sec\. \d(\.\d)?",
                  r"Eq\. \d", r"\*\*Step \d", r"^\s*\d+\. ", r"\bt-1\b", r"\bmp4\b", r"\bIDF1\b",
                  r"\d+th\b", r"\bscore 1\b", r"\b100 mAP\b", r"\(1 is ideal",

@@ -19,11 +19,18 @@ def run(role, seed, ap, hard_recall=0.3, missed=0.1, flicker=1.0, frag=2.0, seco
                 inference_seconds=seconds, frames=100, filled_frames=0)
 
 
-def write(d, methods, oracle=None):
+def write(d, methods, oracle=None, ratios=None):
     d.mkdir(parents=True, exist_ok=True)
     (d / "evaluation.json").write_text(json.dumps(dict(methods=methods)))
     if oracle:
         (d / "oracle.json").write_text(json.dumps(oracle))
+    if ratios:
+        per_frame = {roles.OBJPROP: [0.1 * r for r in ratios],
+                     roles.BASELINE: [0.1] * len(ratios)}
+        (d / "timing.json").write_text(json.dumps(dict(
+            roles=[roles.OBJPROP, roles.BASELINE], per_frame=per_frame, ratios=ratios,
+            median=sorted(ratios)[len(ratios) // 2], min=min(ratios), max=max(ratios),
+            rounds=len(ratios), threads=1, frames=40)))
     return d
 
 
@@ -31,26 +38,34 @@ def by_claim(rows, word):
     return next(r for r in rows if word in r["claim"])
 
 
-def test_a_clear_gain_over_three_seeds_is_reproduced_and_noise_is_not(tmp_path):
+def test_the_paired_interval_decides_the_gain(tmp_path):
     clear = [run(roles.BASELINE, s, ap) for s, ap in enumerate((0.40, 0.41, 0.39))] + \
-            [run(roles.OBJPROP, s, ap, seconds=11.0) for s, ap in enumerate((0.46, 0.47, 0.45))]
-    rows = claims.assess(write(tmp_path / "a", clear))
+            [run(roles.OBJPROP, s, ap) for s, ap in enumerate((0.46, 0.48, 0.45))]
+    rows = claims.assess(write(tmp_path / "a", clear, ratios=[1.1, 1.05, 1.2, 1.1, 1.15]))
     gain = by_claim(rows, "outperforms")
+    # differences +6, +7, +6: mean 6.33, t(0.975, 2) = 4.303, sd 0.577
     assert gain["verdict"] == "reproduced" and gain["seeds"] == 3
-    assert "+6.0 ± 0.0 mAP" in gain["evidence"]
-    assert by_claim(rows, "overhead")["verdict"] == "reproduced"  # 1.10x
+    assert gain["difference"] == "+6.3 mAP [+4.9, +7.8]"
+    assert "by seed: +6.0, +7.0, +6.0" in gain["evidence"]
+    assert gain["test"]["paper_effect"] == pytest.approx((36.0 / 30.3 - 1) * 40.0)
+    assert by_claim(rows, "overhead")["verdict"] == "reproduced"
     noisy = [run(roles.BASELINE, s, ap) for s, ap in enumerate((0.40, 0.45, 0.35))] + \
-            [run(roles.OBJPROP, s, ap, seconds=20.0) for s, ap in enumerate((0.47, 0.40, 0.44))]
-    rows = claims.assess(write(tmp_path / "b", noisy))
-    assert by_claim(rows, "outperforms")["verdict"] == "partly reproduced"
-    assert by_claim(rows, "overhead")["verdict"] == "not reproduced"  # 2.00x
+            [run(roles.OBJPROP, s, ap) for s, ap in enumerate((0.47, 0.40, 0.44))]
+    rows = claims.assess(write(tmp_path / "b", noisy, ratios=[1.1, 1.3, 1.2, 1.4, 1.2]))
+    gain = by_claim(rows, "outperforms")
+    assert gain["verdict"] == "inconclusive at this budget"
+    # what the seeds could have detected, and how many would detect the paper's effect
+    assert "detectable at 80 % power" in gain["evidence"] and "seeds" in gain["evidence"]
+    assert by_claim(rows, "overhead")["verdict"] == "inconclusive at this budget"
     worse = [dict(r, role={roles.OBJPROP: roles.BASELINE, roles.BASELINE: roles.OBJPROP}
                   [r["role"]]) for r in clear]
-    assert by_claim(claims.assess(write(tmp_path / "c", worse)),
-                    "outperforms")["verdict"] == "not reproduced"
+    rows = claims.assess(write(tmp_path / "c", worse, ratios=[1.3, 1.4, 1.5, 1.3, 1.6]))
+    assert by_claim(rows, "outperforms")["verdict"] == "contradicted"
+    assert by_claim(rows, "overhead")["verdict"] == "contradicted"
     one_seed = clear[:1] + clear[3:4]
-    assert by_claim(claims.assess(write(tmp_path / "d", one_seed)),
-                    "outperforms")["verdict"] == "partly reproduced"
+    rows = claims.assess(write(tmp_path / "d", one_seed))
+    assert by_claim(rows, "outperforms")["verdict"] == "inconclusive at this budget"
+    assert by_claim(rows, "overhead")["verdict"] == "untestable here"   # no timing.json
 
 
 def test_stability_and_filling_use_their_own_directions(tmp_path):
@@ -60,14 +75,18 @@ def test_stability_and_filling_use_their_own_directions(tmp_path):
                    hard_recall=0.5 + s / 100) for s in range(3)] + \
               [run(roles.OBJPROP_NO_FILL, s, 0.4, hard_recall=0.3) for s in range(3)]
     rows = claims.assess(write(tmp_path, methods))
-    stab = by_claim(rows, "stable")
     # fewer missed frames and less flicker (lower is better), more fragmentation
-    assert "missed frames 1.200 → 1.110 (reproduced)" in stab["evidence"]
-    assert "fragmentation 4.000 → 4.500 (not reproduced)" in stab["evidence"]
-    assert stab["evidence"].startswith("results scoring ≥ 0.5:")
-    assert stab["verdict"] == "partly reproduced"
+    missed = by_claim(rows, "fewer missed frames")
+    assert missed["verdict"] == "reproduced" and "1.200 → 1.110" in missed["evidence"]
+    assert missed["evidence"].startswith("results scoring ≥ 0.5")
+    assert by_claim(rows, "less flicker")["verdict"] == "reproduced"
+    assert by_claim(rows, "less fragmentation")["verdict"] == "contradicted"
     fill = by_claim(rows, "Filling")
-    assert fill["verdict"] == "reproduced" and "+21.0 ± 1.0 points" in fill["evidence"]
+    assert fill["verdict"] == "reproduced" and "+20.0, +21.0, +22.0" in fill["evidence"]
+    assert fill["difference"] == "+21.0 points [+18.5, +23.5]"
+    # every measured row is drawn in the forest plot
+    fig = claims.plot_forest(rows)
+    assert len(fig.axes) == sum(1 for r in rows if "test" in r or "ratio" in r) == 5
 
 
 def test_oracle_claim_needs_the_mask_oracle_to_add_most(tmp_path):
@@ -84,7 +103,7 @@ def test_oracle_claim_needs_the_mask_oracle_to_add_most(tmp_path):
     assert by_claim(rows, "Masks")["verdict"] == "reproduced"
     class_most = table([("box", 1.0), ("class", 30.0), ("mask", 10.0), ("track", 2.0)])
     rows = claims.assess(write(tmp_path / "b", methods, class_most))
-    assert by_claim(rows, "Masks")["verdict"] == "not reproduced"
+    assert by_claim(rows, "Masks")["verdict"] == "contradicted"
     assert all(r["verdict"] in claims.VERDICTS for r in rows)
     assert by_claim(rows, "36.0")["verdict"] == "untestable here"
 

@@ -59,9 +59,10 @@ def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
         "evaluation 10.0 min, data 0.1 min)" in text
     assert "Its 3 training runs took 0 min when they trained" in text
     # paired per seed: +5, +4, +6
-    assert "+5.0 ± 1.0 mAP (per seed +5.0, +4.0, +6.0)" in text
+    assert "+5.0 mAP, 95 % interval [+2.5, +7.5] (per seed +5.0, +4.0, +6.0)" in text
+    assert "(verdict: *reproduced*)" in text
     # the authors' release against the baseline at the same settings: 30.0 - 35.0, one seed
-    assert "the same settings: -5.0 mAP (one seed)" in text
+    assert "the same settings: -5.0 mAP (one seed, no interval)" in text
     # a second run with other numbers replaces the block, it does not add one
     write_results(results, base_ap=(0.2, 0.2, 0.2))
     readme.update_readme(page, results)
@@ -69,21 +70,26 @@ def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
     assert text.count(readme.README_BEGIN) == 1 and "| MaskTrack R-CNN | 20.0 ± 0.0 |" in text
 
 
-def test_gain_is_judged_against_the_spread_of_both_methods():
+def test_gain_is_judged_by_its_paired_interval():
     def runs(base, obj):
         return [dict(role=role, seed=s, stats=stat_dict(ap), filled_frames=0)
                 for role, aps in ((roles.BASELINE, base), (roles.OBJPROP, obj))
                 for s, ap in enumerate(aps)]
     clear = stats.paired_difference(runs((0.40, 0.41, 0.39), (0.46, 0.47, 0.45)),
                                      roles.OBJPROP, roles.BASELINE)
-    assert clear["per_seed"] == pytest.approx([6, 6, 6]) and clear["exceeds_spread"]
-    assert clear["spread"] == pytest.approx(2.0)
+    assert clear["per_seed"] == pytest.approx([6, 6, 6])
+    assert (clear["low"], clear["high"]) == pytest.approx((6, 6))
+    assert "(verdict: *reproduced*)" in show.gain_sentence(runs((0.40, 0.41, 0.39),
+                                                                (0.46, 0.48, 0.45)))
     noisy = runs((0.40, 0.45, 0.35), (0.47, 0.40, 0.44))
     d = stats.paired_difference(noisy, roles.OBJPROP, roles.BASELINE)
-    assert d["mean"] == pytest.approx(11 / 3) and not d["exceeds_spread"]
-    assert "not distinguishable from seed-to-seed variation" in show.gain_sentence(noisy)
+    assert d["mean"] == pytest.approx(11 / 3) and d["low"] < 0 < d["high"]
+    sentence = show.gain_sentence(noisy)
+    assert "includes zero (verdict: *inconclusive at this budget*)" in sentence
+    assert "smallest effect detected 80 % of the time" in sentence
     one = stats.paired_difference(runs((0.4,), (0.5,)), roles.OBJPROP, roles.BASELINE)
-    assert one["std"] is None and one["exceeds_spread"] is None
+    assert one["std"] is None and one["low"] is None
+    assert "one seed, no interval" in show.format_difference(one)
     # seeds are paired by value, not position: a method missing a seed drops that pair
     partial = runs((0.40, 0.41, 0.39), (0.46,))
     assert stats.paired_difference(partial, roles.OBJPROP, roles.BASELINE)["seeds"] == [0]

@@ -60,6 +60,25 @@ def test_iou_records_cover_every_instance_frame_pair(toyvis_small):
     assert all(r["hard"] == ((r["video_id"], r["frame"]) in hard) for r in records)
 
 
+def test_the_split_side_by_side_gives_the_records_of_one_pass(toyvis_small, tmp_path):
+    config = "configs/objprop_r18_fpn_toy.py"
+    torch.manual_seed(0)
+    cfg = load_config(config, data_root=toyvis_small)
+    checkpoint = tmp_path / "weights.pth"
+    torch.save(dict(state_dict=build_model(cfg).state_dict(), meta={}), checkpoint)
+    model, dataset = build_model(cfg, str(checkpoint)), build_test_dataset(cfg)
+    ids = [v["id"] for v in dataset.vid_infos]
+    assert len(ids) >= 2   # two parts, two processes
+    one = branch.propagation_ious(model, dataset, load_ytvis(cfg.data.test.ann_file),
+                                  deltas=(1, 2), progress=False)
+    parts = branch.split_propagation_ious(config, str(checkpoint), toyvis_small, "valid",
+                                          ids, deltas=(1, 2), jobs=2)
+    key = (lambda r: (r["video_id"], r["frame"], r["delta"], r["instance"], r["source"]))
+    assert [key(r) for r in parts] == [key(r) for r in one]
+    # one thread per process against this process's threads: the last bits may move
+    assert [r["iou"] for r in parts] == pytest.approx([r["iou"] for r in one], abs=1e-3)
+
+
 def test_summary_per_source_kind_and_delta():
     rec = lambda src, hard, d, iou, det: dict(source=src, hard=hard, delta=d, iou=iou,  # noqa
                                               detector_iou=det)

@@ -1,47 +1,44 @@
 """The claims chapter on the page: each of the paper's claims, the evidence this book
-measured (read from the studies' JSON) and a verdict by rule.
+measured (read from the studies' JSON), a verdict by rule, and the forest plot of them.
 
 As reproducibility reports do (the ML Reproducibility Challenge's format), each claim of the
 paper is stated, the book's evidence for it is read from ``results/*.json``, and the verdict
-follows from the numbers by one stated rule (:data:`RULE`), never by hand:
-
-* **reproduced**: the effect has the paper's direction, and the paired mean difference over
-  at least ``MIN_SEEDS`` training seeds is larger than the sum of the two sides' standard
-  deviations (for a comparison on the same weights, larger than the differences' own
-  standard deviation); a single-model measurement (the oracle study) needs the paper's
-  ordering;
-* **partly reproduced**: the paper's direction on the mean, not beyond the spread, or fewer
-  seeds;
-* **not reproduced**: the mean is zero or in the other direction;
-* **untestable here**: the evidence needs what this machine does not have (the real data
-  set), or the chapter that measures it did not run.
+follows from the numbers by one stated rule (:data:`RULE`, computed by
+:mod:`objprop.studies.verdict`), never by hand: a paired difference over training seeds with
+its 95 % interval, *reproduced* or *contradicted* when the interval excludes zero on the
+paper's side or the other, *inconclusive at this budget* when it includes zero (with the
+smallest effect the seeds could have detected, and the seeds that would detect the paper's
+effect). A single-model study (the oracle table) is judged by the paper's ordering; the
+overhead by repeated, interleaved timings (``results/timing.json``).
 """
 from pathlib import Path
 
 from .. import roles
 from ..errors import ObjPropError
 from ..paper import TABLE1 as PAPER_TABLE1
+from ..studies import verdict as rule
 from ..studies.oracle import added_gains
 from ..studies.scoring import STABILITY_SCORE_THR
 from ..studies.stats import in_points, paired_difference
 from ..studies.store import load_json
 from ..tables import markdown_table
-from .evaluation import format_difference
 
-MIN_SEEDS = 3
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "untestable here")
+VERDICTS = rule.VERDICTS
 OVERHEAD_LIMIT = 1.25  # "limited computational overhead": at most 25 % more time per frame
-RULE = (f"**reproduced**: the paper's direction, and the paired mean difference over ≥ "
-        f"{MIN_SEEDS} training seeds exceeds the sum of both sides' standard deviations (on "
-        f"the same weights: the differences' own standard deviation); **partly**: the "
-        f"paper's direction on the mean only, or fewer seeds; **not reproduced**: no effect "
-        f"or the opposite one; **untestable here**: it needs data or runs this book does not "
-        f"have. Single-model studies (Table 1) need the paper's ordering. Overhead: at most "
-        f"{OVERHEAD_LIMIT:.2f}x the baseline's inference time per frame, every run timed "
-        f"on one machine under the same load (one thread, one run per core).")
+RULE = (f"**reproduced**: the 95 % interval of the mean paired difference over training "
+        f"seeds (Student t) excludes zero on the paper's side; **contradicted**: it excludes "
+        f"zero on the other side; **inconclusive at this budget**: it includes zero (one "
+        f"seed gives no interval), and the table says the smallest effect the seeds could "
+        f"have detected (80 % power at the measured spread of the differences) and how many "
+        f"seeds would detect the paper's effect; **untestable here**: it needs data or runs "
+        f"this book does not have. The single-model oracle study is judged by the paper's "
+        f"ordering. Overhead: reproduced when every one of the interleaved timing rounds "
+        f"is at most {OVERHEAD_LIMIT:.2f}x the baseline's time per frame, contradicted when "
+        f"none is.")
 
-STABILITY_KEYS = (("missed_frames", "missed frames"), ("flicker", "flicker"),
-                  ("fragmentation", "fragmentation"))
+STABILITY_KEYS = (("missed_frames", "missed frames", "fewer missed frames"),
+                  ("flicker", "flicker", "less flicker"),
+                  ("fragmentation", "fragmentation", "less fragmentation"))
 
 
 def _load(results_dir, name):
@@ -49,20 +46,6 @@ def _load(results_dir, name):
     if not path.is_file():
         return None
     return load_json(path)
-
-
-def verdict_of(d, direction=+1, same_weights=False):
-    """The verdict of a :func:`objprop.studies.stats.paired_difference` (``direction`` -1: lower
-    is the paper's direction)."""
-    if d is None:
-        return "untestable here"
-    mean = direction * d["mean"]
-    if mean <= 0:
-        return "not reproduced"
-    if len(d["seeds"]) < MIN_SEEDS:
-        return "partly reproduced"
-    spread = d["std"] if same_weights else d["spread"]
-    return "reproduced" if spread is not None and mean > spread else "partly reproduced"
 
 
 def _stab(run, key, field="stability"):
@@ -75,14 +58,41 @@ def _stab_confident(run, key):
     return _stab(run, key, "stability_at_score")
 
 
-def _time_per_frame(run, key):
-    return run["inference_seconds"] / max(run["frames"], 1) if run.get("inference_seconds") \
-        else None
+def _defined(d):
+    return None if d is None or any(v is None for v in d["per_seed"]) else d
+
+
+def _interval_text(t, unit, digits=1):
+    f = f"{{:+.{digits}f}}"
+    if t["low"] is None:
+        return f"{f.format(t['mean'])}{unit} (one seed)"
+    return (f"{f.format(t['mean'])}{unit} [{f.format(t['low'])}, {f.format(t['high'])}]")
+
+
+def _paired_row(claim, paper, chapter, d, unit, label, direction=+1, paper_effect=None,
+                digits=1, describe=""):
+    """A claim judged by the paired rule on ``d`` (a paired difference, or None)."""
+    row = dict(claim=claim, paper=paper, chapter=chapter, label=label, unit=unit.strip())
+    if d is None:
+        return dict(row, evidence="not measured", difference="—", seeds=0,
+                    verdict=rule.UNTESTABLE)
+    t = rule.assess_difference(d["per_seed"], direction, paper_effect)
+    t.update(direction=direction, unit=unit.strip())
+    evidence = describe + ", ".join(f"{x:+.{digits}f}" for x in d["per_seed"])
+    if t["verdict"] == rule.INCONCLUSIVE and t["detectable"] is not None:
+        evidence += (f"; detectable at 80 % power: {t['detectable']:.{digits}f}{unit}")
+        if paper_effect:
+            need = t["seeds_for_paper"]
+            evidence += (f"; the paper's effect ({paper_effect:+.{digits}f}{unit} here) needs "
+                         + (f"{need} seeds" if need else f"more than {rule.MAX_SEEDS} seeds"))
+    return dict(row, evidence=evidence, difference=_interval_text(t, unit, digits),
+                seeds=len(d["seeds"]), verdict=t["verdict"], test=t)
 
 
 def assess(results_dir="results"):
     """One row per claim: ``claim``, ``paper`` (what the paper reports), ``evidence`` (what
-    this book measured, with its chapter), ``seeds``, ``verdict``."""
+    this book measured), ``difference`` (mean [95 % interval]), ``chapter``, ``seeds``,
+    ``verdict``; a row judged by the paired rule carries its numbers under ``test``."""
     from ..paper import ap
     objprop, baseline = ap("ObjProp"), ap("MaskTrack R-CNN")
     ev, oracle = _load(results_dir, "evaluation"), _load(results_dir, "oracle")
@@ -90,62 +100,62 @@ def assess(results_dir="results"):
     rows = []
 
     d = paired_difference(measured, roles.OBJPROP, roles.BASELINE) if ev else None
-    rows.append(dict(
-        claim="ObjProp outperforms MaskTrack R-CNN in mAP",
-        paper=f"{objprop - baseline:+.1f} mAP ({objprop} vs {baseline}, YouTube-VIS 2019 val, "
-        f"Table 2)", chapter="Evaluation",
-        evidence=("ObjProp − MaskTrack R-CNN, paired by seed: " + format_difference(d)
-                  + (f"; spread (sum of stds) {d['spread']:.1f}" if d and d["spread"] is not None
-                     else "")) if d else "not measured",
-        seeds=len(d["seeds"]) if d else 0, verdict=verdict_of(d)))
+    # the paper's effect, relative to its baseline, on this book's baseline
+    scaled = None if d is None else (objprop / baseline - 1) * d["b_mean"]
+    rows.append(_paired_row(
+        "ObjProp outperforms MaskTrack R-CNN in mAP",
+        f"{objprop - baseline:+.1f} mAP ({objprop} vs {baseline}, YouTube-VIS 2019 val, "
+        f"Table 2; {100 * (objprop / baseline - 1):+.0f} % relative)", "Evaluation", d,
+        " mAP", "mAP: ObjProp − MaskTrack R-CNN", paper_effect=scaled,
+        describe="ObjProp − MaskTrack R-CNN, equal training budget, by seed: "))
 
     rows.append(_oracle_row(oracle))
 
-    parts, verdicts, n = [], [], 0
-    for key, name in STABILITY_KEYS:
-        d = paired_difference(measured, roles.OBJPROP, roles.BASELINE, key=key,
-                              value=_stab_confident) if ev else None
-        if d is None or any(v is None for v in d["per_seed"]):
-            continue
-        n = len(d["seeds"])
-        verdicts.append(verdict_of(d, direction=-1))
-        parts.append(f"{name} {d['b_mean']:.3f} → {d['a_mean']:.3f} ({verdicts[-1]})")
-    rows.append(dict(
-        claim="Propagation makes tracks temporally stable (fewer missed frames, less flicker "
-        "and fragmentation)", paper="qualitative: Figures 1 and 4", chapter="Temporal stability",
-        evidence=(f"results scoring ≥ {STABILITY_SCORE_THR}: " + "; ".join(parts)) if parts
-        else "not measured", seeds=n, verdict=_combine(verdicts)))
+    for key, name, claim in STABILITY_KEYS:
+        d = _defined(paired_difference(measured, roles.OBJPROP, roles.BASELINE, key=key,
+                                       value=_stab_confident)) if ev else None
+        rows.append(_paired_row(
+            f"Propagation makes tracks temporally stable: {claim}",
+            "qualitative: Figures 1 and 4", "Temporal stability", d, "",
+            f"{name}: ObjProp − MaskTrack R-CNN", direction=-1, digits=3,
+            describe=f"results scoring ≥ {STABILITY_SCORE_THR}, "
+            + (f"{d['b_mean']:.3f} → {d['a_mean']:.3f}, " if d else "") + "by seed: "))
 
-    d = paired_difference(measured, roles.OBJPROP, roles.OBJPROP_NO_FILL, key="recall_hard_frames",
-                          value=_stab) if ev else None
-    if d is not None and any(v is None for v in d["per_seed"]):
-        d = None
-    rows.append(dict(
-        claim="Filling recovers instances the detector misses", paper="qualitative "
-        "(Sec. 2.2 *Inference*, Figure 4)", chapter="Propagation, Temporal stability",
-        evidence=("hard-frame recall, filling on − off (same weights): "
-                  + format_difference(in_points(d), unit=" points")) if d else "not measured",
-        seeds=len(d["seeds"]) if d else 0, verdict=verdict_of(d, same_weights=True)))
+    d = _defined(paired_difference(measured, roles.OBJPROP, roles.OBJPROP_NO_FILL,
+                                   key="recall_hard_frames", value=_stab)) if ev else None
+    rows.append(_paired_row(
+        "Filling recovers instances the detector misses",
+        "qualitative (Sec. 2.2 *Inference*, Figure 4)", "Propagation, Temporal stability",
+        in_points(d) if d else None, " points", "hard-frame recall: filling on − off",
+        describe="hard-frame recall, filling on − off (same weights), by seed: "))
 
-    d = paired_difference(measured, roles.OBJPROP, roles.BASELINE, value=_time_per_frame) \
-        if ev else None
-    if d is not None and any(v is None for v in d["per_seed"]):
-        d = None
-    ratio = d["a_mean"] / d["b_mean"] if d else None
-    rows.append(dict(
-        claim="Limited computational overhead at inference", paper="stated, not measured "
-        "(Conclusion)", chapter="Evaluation",
-        evidence=(f"time per frame, ObjProp / MaskTrack R-CNN: {ratio:.2f}x "
-                  f"({1000 * d['a_mean']:.0f} vs {1000 * d['b_mean']:.0f} ms, CPU)")
-        if d else "not measured", seeds=len(d["seeds"]) if d else 0,
-        verdict="untestable here" if d is None else
-        "reproduced" if ratio <= OVERHEAD_LIMIT else "not reproduced"))
+    rows.append(_overhead_row(_load(results_dir, "timing")))
 
     rows.append(dict(
         claim=f"{objprop} mAP on YouTube-VIS 2019 val with ResNet-50", paper="Table 2",
         chapter="—", evidence="needs YouTube-VIS and a GPU schedule; ToyVIS numbers are not "
-        "comparable", seeds=0, verdict="untestable here"))
+        "comparable", difference="—", seeds=0, verdict=rule.UNTESTABLE))
     return rows
+
+
+def _overhead_row(timing):
+    row = dict(claim="Limited computational overhead at inference",
+               paper="stated, not measured (Conclusion)", chapter="Evaluation", seeds=1,
+               label="time per frame: ObjProp / MaskTrack R-CNN")
+    if not timing:
+        return dict(row, evidence="not measured", difference="—", seeds=0,
+                    verdict=rule.UNTESTABLE)
+    a, b = timing["roles"]
+    ms = {r: 1000 * sorted(v)[len(v) // 2] for r, v in timing["per_frame"].items()}
+    return dict(row, verdict=rule.timing_verdict(timing["ratios"], OVERHEAD_LIMIT),
+                ratio=dict(median=timing["median"], low=timing["min"], high=timing["max"],
+                           limit=OVERHEAD_LIMIT),
+                difference=f"{timing['median']:.2f}x [{timing['min']:.2f}, "
+                f"{timing['max']:.2f}]",
+                evidence=f"time per frame, median of {timing['rounds']} interleaved rounds "
+                f"(range in brackets), {timing['threads']} thread, {timing['frames']} frames: "
+                f"{ms[a]:.0f} vs {ms[b]:.0f} ms (CPU, first seed's models); limit "
+                f"{OVERHEAD_LIMIT:.2f}x")
 
 
 def _oracle_row(oracle):
@@ -154,36 +164,73 @@ def _oracle_row(oracle):
     paper = max(added_gains(PAPER_TABLE1), key=lambda a: a[1])
     row["paper"] = f"+{paper[1]:.1f} mAP from the {paper[0]} oracle (Table 1)"
     if not oracle:
-        return dict(row, evidence="not measured", verdict="untestable here")
+        return dict(row, evidence="not measured", difference="—", verdict=rule.UNTESTABLE)
     added = added_gains(oracle)
     label, gain, _ = max(added, key=lambda a: a[1])
     mask = next((a for a in added if a[0] == "mask"), None)
     if mask is None:
-        return dict(row, evidence="no mask oracle row", verdict="untestable here")
+        return dict(row, evidence="no mask oracle row", difference="—",
+                    verdict=rule.UNTESTABLE)
     evidence = ("gains: " + ", ".join(f"{a[0]} {a[1]:+.1f}" for a in added)
-                + " (one model: the first seed's)")
-    return dict(row, evidence=evidence,
-                verdict="reproduced" if label == "mask" else "not reproduced")
+                + " (one model, the first seed's: judged by the paper's ordering)")
+    return dict(row, evidence=evidence, difference=f"mask oracle {mask[1]:+.1f} mAP",
+                verdict=rule.REPRODUCED if label == "mask" else rule.CONTRADICTED)
 
 
-def _combine(verdicts):
-    if not verdicts:
-        return "untestable here"
-    if all(v == "reproduced" for v in verdicts):
-        return "reproduced"
-    if all(v == "not reproduced" for v in verdicts):
-        return "not reproduced"
-    return "partly reproduced"
-
-
-CLAIM_COLUMNS = [("The paper says", "paper"), ("Evidence here", "evidence"),
-                 ("Chapter", "chapter"), ("Seeds", "seeds"), ("Verdict", "verdict")]
+CLAIM_COLUMNS = [("Difference [95 % interval]", "difference"), ("Seeds", "seeds"),
+                 ("Verdict", "verdict")]
 
 
 def claims_table(rows):
-    """The claims as a markdown table (verdicts in bold)."""
+    """The claims as a narrow markdown table (claim, difference with its interval, seeds,
+    verdict in bold); the evidence and the paper's figure go to :func:`evidence_list`."""
     shown = [dict(r, verdict=f"**{r['verdict']}**", seeds=str(r["seeds"])) for r in rows]
     return markdown_table(shown, CLAIM_COLUMNS, first=("Claim", "claim"), extra=())
+
+
+def evidence_list(rows):
+    """Each claim's evidence as a markdown list: the paper's figure, what was measured,
+    in which chapter."""
+    return "\n".join(f"{i}. *{r['claim']}*. The paper: {r['paper']}. Here "
+                     f"({r['chapter']}): {r['evidence']}."
+                     for i, r in enumerate(rows, 1))
+
+
+def plot_forest(rows):
+    """The forest plot of the verdicts: each claim's paired difference with its 95 %
+    interval, on its own axis (units differ), zero marked, and the paper's effect where
+    the paper gives one. Timing rows show the ratio with its rounds' range and the limit."""
+    import matplotlib.pyplot as plt
+    shown = [r for r in rows if "test" in r or "ratio" in r]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(8, 0.95 * len(shown) + 0.6),
+                             squeeze=False)
+    colors = {rule.REPRODUCED: "tab:green", rule.CONTRADICTED: "tab:red",
+              rule.INCONCLUSIVE: "tab:gray"}
+    for ax, r in zip(axes[:, 0], shown):
+        color = colors.get(r["verdict"], "black")
+        if "test" in r:
+            t = r["test"]
+            mid, low, high, ref = t["mean"], t["low"], t["high"], 0.0
+            paper = t.get("paper_effect")
+        else:
+            q = r["ratio"]
+            mid, low, high, ref, paper = q["median"], q["low"], q["high"], 1.0, q["limit"]
+        if low is not None:
+            ax.plot([low, high], [0, 0], color=color, lw=3, solid_capstyle="butt")
+        ax.plot([mid], [0], "o", color=color)
+        ax.axvline(ref, color="black", lw=0.8)
+        if paper is not None:
+            ax.axvline(paper, color="tab:blue", ls="--", lw=1)
+        ax.set_yticks([])
+        ax.set_title(f"{r['label']} — {r['verdict']}", fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+        span = [v for v in (low, high, mid, ref, paper) if v is not None]
+        pad = 0.15 * (max(span) - min(span) or 1.0)
+        ax.set_xlim(min(span) - pad, max(span) + pad)
+    fig.suptitle("Paired differences over seeds (line: 95 % interval; black: no effect; "
+                 "blue dashes: the paper's effect or limit)", fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def require_results(results_dir):

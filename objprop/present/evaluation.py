@@ -10,11 +10,13 @@ TABLE2_COLUMNS = [("mAP", "AP"), ("AP@50", "AP50"), ("AP@75", "AP75"), ("AR@1", 
 
 
 def format_difference(d, unit=" mAP"):
-    """``+1.0 mAP (per seed +2.0, -0.5, +1.5)`` for a :func:`paired_difference`."""
+    """``+1.0 mAP, 95 % interval [-0.5, +2.5] (per seed +2.0, -0.5, +1.5)`` for a
+    :func:`paired_difference`."""
     if len(d["seeds"]) == 1:
-        return f"{d['mean']:+.1f}{unit} (one seed)"
+        return f"{d['mean']:+.1f}{unit} (one seed, no interval)"
     per = ", ".join(f"{x:+.1f}" for x in d["per_seed"])
-    return f"{d['mean']:+.1f} ± {d['std']:.1f}{unit} (per seed {per})"
+    return (f"{d['mean']:+.1f}{unit}, 95 % interval [{d['low']:+.1f}, {d['high']:+.1f}] "
+            f"(per seed {per})")
 
 
 def table2_rows(measured, data_name="ToyVIS"):
@@ -53,7 +55,7 @@ def plot_table2(rows):
 
 def gain_sentence(measured):
     """ObjProp against MaskTrack R-CNN, from the measured rows: means over training seeds,
-    the paired per-seed differences, and whether the gain exceeds the two methods' spread."""
+    the paired per-seed differences with their interval, and what the verdict rule reads."""
     d = paired_difference(measured, roles.OBJPROP, roles.BASELINE)
     if not d:
         return "Both models are needed for a comparison."
@@ -64,15 +66,7 @@ def gain_sentence(measured):
              f"**{d['b_mean']:.1f}{sd(d['b_std'])}** (mean ± sample std); paired by seed the "
              f"difference is {format_difference(d)} (the paper: "
              f"{paper.ap('ObjProp') - paper.ap('MaskTrack R-CNN'):+.1f} on YouTube-VIS)."]
-    if d["exceeds_spread"] is None:
-        parts.append("With one seed there is no spread to compare the difference with: run "
-                     "more training seeds before reading it as a gain.")
-    elif d["exceeds_spread"]:
-        parts.append(f"The mean difference exceeds the sum of the two standard deviations "
-                     f"({d['spread']:.1f}): larger than seed-to-seed variation.")
-    else:
-        parts.append(f"The mean difference is within the sum of the two standard deviations "
-                     f"({d['spread']:.1f}): not distinguishable from seed-to-seed variation.")
+    parts.append(verdict_sentence(d))
     f = paired_difference(measured, roles.OBJPROP, roles.OBJPROP_NO_FILL)
     if f:
         filled = mean_std([r["filled_frames"] for r in by_role(measured)[roles.OBJPROP]])[0]
@@ -80,6 +74,31 @@ def gain_sentence(measured):
                      f"accounts for {format_difference(f)}, with {filled:.0f} instance-frames "
                      f"filled per run on average.")
     return " ".join(parts)
+
+
+def verdict_sentence(d, unit=" mAP"):
+    """What the verdict rule (:mod:`objprop.studies.verdict`) reads from a paired
+    difference: the verdict, and the smallest effect these seeds could have detected."""
+    from ..studies.verdict import assess_difference
+    if len(d["seeds"]) < 2:
+        return ("With one seed there is no interval: run more training seeds before "
+                "reading the difference as a gain.")
+    a = assess_difference(d["per_seed"])
+    where = ("excludes zero" if a["verdict"] in ("reproduced", "contradicted")
+             else "includes zero")
+    return (f"The interval {where} (verdict: *{a['verdict']}*); with {a['n']} seeds at "
+            f"this spread of the differences (± {a['sd']:.1f}) the smallest effect detected "
+            f"80 % of the time is {a['detectable']:.1f}{unit}.")
+
+
+def timing_sentence(t):
+    """The interleaved timing (``results/timing.json``) in one sentence."""
+    a, b = t["roles"]
+    ms = {r: ", ".join(f"{1000 * x:.0f}" for x in t["per_frame"][r]) for r in (a, b)}
+    return (f"Time per frame over {t['frames']} frames of {t['videos']} "
+            f"video{'s' if t['videos'] > 1 else ''}, {t['rounds']} rounds, "
+            f"{t['threads']} thread: {roles.name(a)} {ms[a]} ms, {roles.name(b)} {ms[b]} ms; "
+            f"ratio median **{t['median']:.2f}x** (range {t['min']:.2f}-{t['max']:.2f}x).")
 
 
 def split_size_sentence(rows, names, seed_difference=None, target=1.0):

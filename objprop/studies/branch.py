@@ -125,6 +125,35 @@ def box_iou(box, boxes):
                          torch.as_tensor(np.asarray(boxes, np.float32)))[0].numpy()
 
 
+def split_propagation_ious(config, checkpoint, data_root, split, video_ids,
+                           deltas=range(1, 9), box_sources=BOX_SOURCES, jobs=None):
+    """:func:`propagation_ious` of ``checkpoint`` over ``video_ids`` of a split (in the
+    dataset's order), the videos cut into contiguous parts run side by side
+    (:func:`objprop.studies.jobs.run_jobs`, one process per core, each loading the model):
+    the same records, in the same order, as one pass over them."""
+    from .jobs import run_jobs
+    ids = list(video_ids)
+    parts = [list(p) for p in np.array_split(ids, max(1, min(len(ids), jobs or _cores())))
+             if len(p)]
+    calls = [((config, checkpoint, data_root, split, [int(v) for v in part]),
+              dict(deltas=list(deltas), box_sources=tuple(box_sources))) for part in parts]
+    return [r for part in run_jobs(_propagation_ious_of_videos, calls, jobs) for r in part]
+
+
+def _cores():
+    from ..training.threads import parallel_jobs
+    return parallel_jobs()
+
+
+def _propagation_ious_of_videos(config, checkpoint, data_root, split, video_ids, deltas,
+                                box_sources):
+    from .scoring import load_split
+    from .store import subset_gt
+    s = load_split(config, data_root, split, checkpoint)
+    return propagation_ious(s.model, s.dataset, subset_gt(s.cfg.data.test.ann_file, video_ids),
+                            deltas=deltas, box_sources=box_sources, progress=False)
+
+
 def propagation_ious(model, dataset, gt, deltas=range(1, 9), box_sources=BOX_SOURCES,
                      max_videos=None, progress=True):
     """One record per (ground-truth instance-frame t, δ, box source) of the split:

@@ -83,29 +83,37 @@ FILLING_VARIANTS = [  # (role, what it is)
 
 
 def tune_fill_rule(config, results_dir, data_root, grid, split="tune", max_videos=None,
-                   seed=None):
+                   seed=None, jobs=None):
     """Choose the fill rule on the tuning split: every combination of ``grid`` (prop
     option → values) is run with the first trained seed's ObjProp (``seed``: another) on
     ``split`` and scored; the highest mAP wins (ties: the earlier combination, so list the
     paper's values first). Returns ``dict(rows, chosen)``: one row per combination (its
     options, mAP, hard-frame recall, missed frames, filled frames, seconds) and the chosen
-    options as ``--cfg-options`` keys."""
+    options as ``--cfg-options`` keys. The combinations run ``jobs`` at a time
+    (:func:`objprop.studies.jobs.run_jobs`)."""
     import itertools
 
     from ..io import safe_name
+    from .jobs import run_jobs
     from .scoring import score_method
     from .store import find_checkpoint, trained_seeds
     seed = trained_seeds(config, results_dir)[0] if seed is None else seed
     checkpoint = find_checkpoint(config, results_dir, seed=seed)
     keys = list(grid)
-    rows = []
-    for values in itertools.product(*(grid[k] for k in keys)):
+    combos = list(itertools.product(*(grid[k] for k in keys)))
+    calls = []
+    for values in combos:
         options = {f"model.test_cfg.prop.{k}": v for k, v in zip(keys, values)}
         role = safe_name("tune " + " ".join(f"{k}={v}" for k, v in zip(keys, values)))
-        m = score_method(role, config, checkpoint, data_root, split,
-                         str(Path(results_dir) / "tune"), max_videos=max_videos,
-                         progress=False, cfg_options=options, seed=seed)
-        rows.append(dict(dict(zip(keys, values)), options=options, AP=100 * m["stats"]["AP"],
+        calls.append(((role, config, checkpoint, data_root, split,
+                       str(Path(results_dir) / "tune")),
+                      dict(max_videos=max_videos, progress=False, cfg_options=options,
+                           seed=seed)))
+    rows = []
+    # the combinations side by side, one per core (their seconds: under the same load)
+    for values, (_, kw), m in zip(combos, calls, run_jobs(score_method, calls, jobs)):
+        rows.append(dict(dict(zip(keys, values)), options=kw["cfg_options"],
+                         AP=100 * m["stats"]["AP"],
                          recall_hard_frames=m["stability"].get("recall_hard_frames"),
                          missed_frames=m["stability"].get("missed_frames"),
                          filled=m["filled_frames"], seconds=m["inference_seconds"]))
@@ -114,19 +122,20 @@ def tune_fill_rule(config, results_dir, data_root, grid, split="tune", max_video
 
 
 def filling_study(config, results_dir, data_root, split="valid", max_videos=None,
-                  tuned_options=None):
+                  tuned_options=None, jobs=None):
     """The filling funnel of MaskTrack R-CNN, and of ObjProp with and without filling and
     with the propagation oracle, per training seed, from the evaluation chapter's results
     files; returns ``dict(runs=[...])``, one scored run per (variant, seed) in the form
     :mod:`objprop.studies.stats` aggregates (``role``, ``method``, ``seed``, ``stats``,
     ``stability``) plus its ``funnel``. ``tuned_options`` (the fill rule chosen on the tuning
     split) adds the role ``TUNED_FILL``: the same weights with those options, scored here
-    (or, when they are the config's own values, the ``OBJPROP`` run under that role)."""
+    (or, when they are the config's own values, the ``OBJPROP`` run under that role). The
+    seeds run ``jobs`` at a time (:func:`objprop.studies.jobs.run_jobs`)."""
     from ..data.ytvis import load_results
     from ..evaluation.funnel import filling_funnel
-    from .scoring import load_split, score, score_method
+    from .jobs import run_jobs
     from .stats import by_role
-    from .store import find_checkpoint, load_measured, subset_gt
+    from .store import load_measured, subset_gt
     measured = by_role(load_measured(results_dir)["methods"])
     runs = []
     for base in measured.get(roles.BASELINE, []):  # the baseline's funnel: no filling
@@ -135,39 +144,52 @@ def filling_study(config, results_dir, data_root, split="valid", max_videos=None
                                                "frames") if k in base},
                          role=base["role"], method=base["method"], seed=base["seed"],
                          funnel=filling_funnel(gt, load_results(base["results"], gt), 0)))
-    for nofill, fill in zip(measured[roles.OBJPROP_NO_FILL], measured[roles.OBJPROP]):
-        seed = fill["seed"]
-        s = load_split(config, data_root, split, find_checkpoint(config, results_dir, seed=seed))
-        model = s.model
-        gt = subset_gt(s.cfg.data.test.ann_file, fill["video_ids"])
-        base = load_results(nofill["results"], gt)
-        oracle, n = oracle_fill(model, s.dataset, gt, base, max_videos=max_videos,
-                                progress=False)
-        variants = zip(FILLING_VARIANTS, (base, load_results(fill["results"], gt), oracle),
-                       (nofill, fill, None))
-        for (role, _), res, scored in variants:
-            keep = {k: scored[k] for k in ("stats", "stability", "stability_at_score",
-                                           "inference_seconds", "frames") if k in scored} \
-                if scored else {k: v for k, v in score(gt, res, per_category=False).items()
-                                if k in ("stats", "stability")}
-            max_fill = (None if role == roles.PROP_ORACLE else model.filler.max_fill
-                        if role == roles.OBJPROP else 0)
-            runs.append(dict(keep, role=role, method=roles.name(role), seed=seed,
-                             funnel=filling_funnel(gt, res, max_fill=max_fill)))
-        runs[-1]["oracle_fills"] = n
-        paper_rule = tuned_options is not None and all(
-            getattr(model.filler, k.rsplit(".", 1)[-1], None) == v
-            for k, v in tuned_options.items())
-        tuned_role = dict(role=roles.TUNED_FILL, method=roles.name(roles.TUNED_FILL))
-        if tuned_options and paper_rule:  # the paper's rule won: its runs, not a rerun
-            runs.append(dict(runs[-2], **tuned_role))
-        elif tuned_options:
-            tuned = score_method(roles.TUNED_FILL, config,
-                                 find_checkpoint(config, results_dir, seed=seed),
-                                 data_root, split, results_dir, max_videos=max_videos,
-                                 progress=False, cfg_options=tuned_options, seed=seed)
-            max_fill = tuned_options.get("model.test_cfg.prop.max_fill",
-                                         model.filler.max_fill)
-            runs.append(dict(tuned, funnel=filling_funnel(gt, load_results(tuned["results"], gt),
-                                                          max_fill=max_fill)))
+    calls = [((config, results_dir, data_root, split, nofill, fill),
+              dict(max_videos=max_videos, tuned_options=tuned_options))
+             for nofill, fill in zip(measured[roles.OBJPROP_NO_FILL], measured[roles.OBJPROP])]
+    for seed_runs in run_jobs(filling_runs_of_seed, calls, jobs):
+        runs += seed_runs
     return dict(runs=runs)
+
+
+def filling_runs_of_seed(config, results_dir, data_root, split, nofill, fill, max_videos=None,
+                         tuned_options=None):
+    """:func:`filling_study`'s runs of one training seed: ObjProp without and with filling
+    (``nofill``, ``fill``: their scored runs), the propagation oracle, and the tuned rule."""
+    from ..data.ytvis import load_results
+    from ..evaluation.funnel import filling_funnel
+    from .scoring import load_split, score, score_method
+    from .store import find_checkpoint, subset_gt
+    seed, runs = fill["seed"], []
+    s = load_split(config, data_root, split, find_checkpoint(config, results_dir, seed=seed))
+    model = s.model
+    gt = subset_gt(s.cfg.data.test.ann_file, fill["video_ids"])
+    base = load_results(nofill["results"], gt)
+    oracle, n = oracle_fill(model, s.dataset, gt, base, max_videos=max_videos, progress=False)
+    variants = zip(FILLING_VARIANTS, (base, load_results(fill["results"], gt), oracle),
+                   (nofill, fill, None))
+    for (role, _), res, scored in variants:
+        keep = {k: scored[k] for k in ("stats", "stability", "stability_at_score",
+                                       "inference_seconds", "frames") if k in scored} \
+            if scored else {k: v for k, v in score(gt, res, per_category=False).items()
+                            if k in ("stats", "stability")}
+        max_fill = (None if role == roles.PROP_ORACLE else model.filler.max_fill
+                    if role == roles.OBJPROP else 0)
+        runs.append(dict(keep, role=role, method=roles.name(role), seed=seed,
+                         funnel=filling_funnel(gt, res, max_fill=max_fill)))
+    runs[-1]["oracle_fills"] = n
+    paper_rule = tuned_options is not None and all(
+        getattr(model.filler, k.rsplit(".", 1)[-1], None) == v
+        for k, v in tuned_options.items())
+    tuned_role = dict(role=roles.TUNED_FILL, method=roles.name(roles.TUNED_FILL))
+    if tuned_options and paper_rule:  # the paper's rule won: its runs, not a rerun
+        runs.append(dict(runs[-2], **tuned_role))
+    elif tuned_options:
+        tuned = score_method(roles.TUNED_FILL, config,
+                             find_checkpoint(config, results_dir, seed=seed),
+                             data_root, split, results_dir, max_videos=max_videos,
+                             progress=False, cfg_options=tuned_options, seed=seed)
+        max_fill = tuned_options.get("model.test_cfg.prop.max_fill", model.filler.max_fill)
+        runs.append(dict(tuned, funnel=filling_funnel(gt, load_results(tuned["results"], gt),
+                                                      max_fill=max_fill)))
+    return runs

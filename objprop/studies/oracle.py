@@ -229,7 +229,7 @@ def _slug(oracles):
 
 def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="results/oracle",
                      rows=None, max_videos=None, progress=True, cfg_options=None,
-                     device="cpu", match_iou=0.5):
+                     device="cpu", match_iou=0.5, jobs=None):
     """Run the model once per row of the study, evaluate each row, write the table.
 
     ``rows``: ``None`` for the paper's five cumulative rows, or a single combination (see
@@ -238,42 +238,57 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
     ``out_dir/table1.json``; returns the table: ``{"rows": [{"name", "oracles", "AP", ...,
     "gain", "results", "max_fill"}], "split", "config", "checkpoint", ...}``, all stats in
     percent. The no-oracle row is named after the model (MaskTrack R-CNN or ObjProp).
+    On the CPU the rows run ``jobs`` at a time (:func:`objprop.studies.jobs.run_jobs`; one
+    process per core), each in its own process with its own copy of the model.
     """
+    from ..io import write_json_atomic
+    from .jobs import run_jobs
+    rows = resolve_rows(rows)
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise ObjPropError("checkpoint not found", path=checkpoint)
+    common = (config, checkpoint, data_root, split, cfg_options, max_videos, device,
+              match_iou, str(out_dir))
+    calls = [((name, oracles) + common, dict(progress=progress and i == 0))
+             for i, (name, oracles) in enumerate(rows)]
+    table_rows = run_jobs(oracle_row, calls, jobs if device == "cpu" else 1)
+    for before, row in zip([None] + table_rows[:-1], table_rows):
+        row["gain"] = row["AP"] - before["AP"] if before else None
+    meta = table_rows[0].pop("_split")
+    for row in table_rows[1:]:
+        row.pop("_split")
+    table = dict(rows=table_rows, split=split, config=str(config),
+                 checkpoint=None if checkpoint is None else str(checkpoint),
+                 data_root=str(data_root), ann_file=meta["ann_file"],
+                 video_ids=meta["video_ids"], units="percent", match_iou=match_iou,
+                 paper=PAPER_TABLE1)
+    write_json_atomic(table, Path(out_dir) / "table1.json", indent=2)
+    return table
+
+
+def oracle_row(name, oracles, config, checkpoint, data_root, split, cfg_options, max_videos,
+               device, match_iou, out_dir, progress=False):
+    """One row of :func:`run_oracle_study`: the model run online with ``oracles``, its
+    results written and scored (``gain`` is the study's to fill in)."""
     from ..evaluation import ytvis_evaluate
     from ..inference import run_inference
     from ..io import write_json_atomic
     from .scoring import load_split
-    rows = resolve_rows(rows)
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise ObjPropError("checkpoint not found", path=checkpoint)
     cfg, model, dataset, gt, ids = load_split(config, data_root, split, checkpoint,
                                               cfg_options, max_videos, device=device)
     default_fill = model.filler.max_fill if has_filling(model) else None
     model_name = roles.name(roles.OBJPROP if has_filling(model) else roles.BASELINE)
-    out_dir = Path(out_dir)
-    table_rows = []
-    try:
-        for name, oracles in rows:
-            max_fill = set_filling_for(model, oracles, default_fill)
-            results = run_inference(model, dataset, OracleHookFactory(oracles, match_iou),
-                                    progress=progress, video_ids=ids)
-            path = write_json_atomic(results, out_dir / f"results_{_slug(oracles)}.json")
-            metrics = ytvis_evaluate(gt, results)
-            row = dict(name=model_name if not oracles and name == ORACLE_ROWS[0][0] else name,
-                       oracles=list(oracles), **{k: _percent(metrics[k]) for k in STAT_NAMES})
-            row["gain"] = row["AP"] - table_rows[-1]["AP"] if table_rows else None
-            row.update(results=str(path), max_fill=max_fill, tracks=len(results),
-                       per_category_AP={k: _percent(v) for k, v in
-                                        (metrics.get("per_category_AP") or {}).items()})
-            table_rows.append(row)
-    finally:
-        set_filling_for(model, (), default_fill)
-    table = dict(rows=table_rows, split=split, config=str(config),
-                 checkpoint=None if checkpoint is None else str(checkpoint),
-                 data_root=str(data_root), ann_file=cfg.data.test.ann_file, video_ids=ids,
-                 units="percent", match_iou=match_iou, paper=PAPER_TABLE1)
-    write_json_atomic(table, out_dir / "table1.json", indent=2)
-    return table
+    max_fill = set_filling_for(model, oracles, default_fill)
+    results = run_inference(model, dataset, OracleHookFactory(oracles, match_iou),
+                            progress=progress, video_ids=ids)
+    path = write_json_atomic(results, Path(out_dir) / f"results_{_slug(oracles)}.json")
+    metrics = ytvis_evaluate(gt, results)
+    row = dict(name=model_name if not oracles and name == ORACLE_ROWS[0][0] else name,
+               oracles=list(oracles), **{k: _percent(metrics[k]) for k in STAT_NAMES})
+    row.update(gain=None, results=str(path), max_fill=max_fill, tracks=len(results),
+               per_category_AP={k: _percent(v) for k, v in
+                                (metrics.get("per_category_AP") or {}).items()},
+               _split=dict(ann_file=cfg.data.test.ann_file, video_ids=ids))
+    return row
 
 
 def paper_row(oracles):

@@ -45,8 +45,10 @@ def summary_rows(measured, keys, value):
 
 def paired_difference(measured, a, b, key="AP", value=percent):
     """Role ``a`` minus role ``b`` on ``key``, per training seed both ran with: the
-    per-seed differences, their mean and sample std, and each side's own mean ± std over
-    those seeds. None when they share no seed with the number defined."""
+    per-seed differences, their mean, sample std and 95 % interval (``low``, ``high``;
+    :func:`objprop.studies.verdict.interval`, None for one seed), and each side's own
+    mean ± std over those seeds. None when they share no seed with the number defined."""
+    from .verdict import interval
     runs = by_role(measured)
     ra = {r.get("seed"): value(r, key) for r in runs.get(a, [])}
     rb = {r.get("seed"): value(r, key) for r in runs.get(b, [])}
@@ -58,16 +60,17 @@ def paired_difference(measured, a, b, key="AP", value=percent):
     diffs = [ra[s] - rb[s] for s in seeds]
     (ma, sa), (mb, sb), (md, sd) = (mean_std([ra[s] for s in seeds]),
                                     mean_std([rb[s] for s in seeds]), mean_std(diffs))
-    spread = None if sa is None else sa + sb
+    _, low, high = interval(diffs)
     return dict(a=a, b=b, key=key, seeds=seeds, per_seed=diffs, mean=md, std=sd,
-                a_mean=ma, a_std=sa, b_mean=mb, b_std=sb, spread=spread,
-                exceeds_spread=None if spread is None else abs(md) > spread)
+                low=low, high=high, a_mean=ma, a_std=sa, b_mean=mb, b_std=sb)
 
 
 def in_points(d):
     """A paired difference of fractions, in percentage points."""
-    return dict(d, mean=100 * d["mean"], std=None if d["std"] is None else 100 * d["std"],
-                per_seed=[100 * x for x in d["per_seed"]])
+    scale = (lambda v: None if v is None else 100 * v)
+    return dict(d, per_seed=[100 * x for x in d["per_seed"]],
+                **{k: scale(d.get(k)) for k in ("mean", "std", "low", "high", "a_mean",
+                                                  "a_std", "b_mean", "b_std")})
 
 
 def bootstrap_ap(gt, runs, sizes, draws=100, seed=0):

@@ -1,0 +1,63 @@
+"""objprop.studies.verdict: the paired rule's interval, its A/A false-positive rate, and the
+power figures the claims table prints."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from objprop.studies import verdict as v
+
+
+def test_interval_is_the_student_t_interval_of_the_differences():
+    d = [1.4, 1.8, 0.0]
+    mean, low, high = v.interval(d)
+    res = stats.ttest_1samp(d, 0.0).confidence_interval(0.95)
+    assert mean == pytest.approx(16 / 15) and (low, high) == pytest.approx((res.low, res.high))
+    assert v.interval([2.0])[1:] == (None, None)
+
+
+def test_verdicts_follow_the_interval_and_the_paper_direction():
+    assert v.verdict([5.0, 6.0, 7.0]) == v.REPRODUCED
+    assert v.verdict([5.0, 6.0, 7.0], direction=-1) == v.CONTRADICTED
+    assert v.verdict([-0.1, -0.2, -0.15], direction=-1) == v.REPRODUCED
+    # +1.1 ± 0.9 over three seeds (the old rule called it reproduced): zero is inside
+    assert v.verdict([1.4, 1.8, 0.0]) == v.INCONCLUSIVE
+    assert v.verdict([3.0]) == v.INCONCLUSIVE          # one seed: no interval
+    assert v.verdict([]) == v.UNTESTABLE
+    assert v.verdict([0.0, 0.0, 0.0]) == v.INCONCLUSIVE  # the same weights re-scored
+
+
+@pytest.mark.parametrize("n_seeds", [3, 5])
+def test_the_rule_calls_about_five_percent_of_a_a_comparisons(n_seeds):
+    # both sides drawn from one distribution: every call is a false positive. 4000 draws:
+    # a 5 % rate lands within 0.035-0.065 with probability > 0.999
+    rate = v.aa_false_positive_rate(v.paired_rule, n_seeds=n_seeds, draws=4000)
+    assert 0.035 <= rate <= 0.065
+    # whatever the spread of the seeds and of the pairs
+    assert 0.035 <= v.aa_false_positive_rate(v.paired_rule, n_seeds=n_seeds, seed_sd=0.1,
+                                             pair_sd=2.0, rng=1) <= 0.065
+    # a normal interval (z instead of t) would call far more at three seeds: the t matters
+    z_rule = (lambda a, b: abs(np.mean(a - b)) > 1.96 * np.std(a - b, ddof=1)
+              / np.sqrt(len(a)))
+    if n_seeds == 3:
+        assert v.aa_false_positive_rate(z_rule, n_seeds=3) > 0.10
+
+
+def test_power_detectable_effect_and_seeds_needed_agree_with_simulation():
+    sd, n = 1.0, 3
+    effect = v.detectable_effect(sd, n)
+    assert v.power(effect, sd, n) == pytest.approx(0.80, abs=1e-6)
+    g = np.random.default_rng(0)
+    draws = g.normal(effect, sd, size=(20000, n))
+    hit = np.mean([v.verdict(d) == v.REPRODUCED for d in draws[:4000]])
+    assert hit == pytest.approx(0.80, abs=0.03)   # nearly all calls fall on the right side
+    assert v.power(0.0, sd, n) == pytest.approx(0.05, abs=1e-9)
+    need = v.seeds_needed(1.0, sd)
+    assert v.power(1.0, sd, need) >= 0.8 > v.power(1.0, sd, need - 1)
+    assert v.seeds_needed(1e-4, sd) is None          # beyond MAX_SEEDS
+    assert v.detectable_effect(sd, 10) < effect       # more seeds detect smaller effects
+
+
+def test_timing_verdict_needs_every_round_on_one_side():
+    assert v.timing_verdict([1.05, 1.10, 1.20, 1.08, 1.12], 1.25) == v.REPRODUCED
+    assert v.timing_verdict([1.30, 1.40, 1.35, 1.31, 1.28], 1.25) == v.CONTRADICTED
+    assert v.timing_verdict([1.05, 1.30, 1.20, 1.08, 1.12], 1.25) == v.INCONCLUSIVE
