@@ -9,6 +9,8 @@ ground truth plus false positives and wrong labels), then times, in one run:
 * the official evaluator's IoU, transcribed (``tracks.video_ious_ytvoseval``:
   youtubevos/cocoapi ``ytvoseval.py`` ``computeIoU``, an RLE merge per pair and frame, once
   per (video, category)), under the same COCOeval matching and summary;
+* the official evaluator from files, as a user runs it: its loading and ``loadRes``
+  (every frame's area and box) transcribed too, then the same;
 * ``objprop evaluate``'s whole computation (``evaluate_files``: the 12 stats, the stability
   and the tracking metrics from one set of per-frame intersections), and the same three
   metrics computed apart (each its own intersections, as before they were shared);
@@ -105,6 +107,59 @@ def official_evaluate(gt, results):
                            iou_fn=tracks.video_ious_ytvoseval, per_video=False)
 
 
+def official_load(gt_path, results_path):
+    """What the official evaluator does before its IoU: youtubevos/cocoapi
+    ``PythonAPI/pycocotools/ytvos.py`` (transcribed, prints left out): ``YTVOS(gt)`` reads
+    the file and builds its index (``createIndex``, lines 61-90), ``loadRes`` (lines
+    205-250) reads the results and computes every frame's area and box
+    (``maskUtils.area``, ``maskUtils.toBbox``) and each track's mean area."""
+    from collections import defaultdict
+
+    import pycocotools.mask as maskUtils
+    with open(gt_path) as f:
+        gt = json.load(f)
+    anns, vids, cats = {}, {}, {}
+    vid_to_anns, cat_to_vids = defaultdict(list), defaultdict(list)
+    for ann in gt["annotations"]:
+        vid_to_anns[ann["video_id"]].append(ann)
+        anns[ann["id"]] = ann
+    for vid in gt["videos"]:
+        vids[vid["id"]] = vid
+    for cat in gt["categories"]:
+        cats[cat["id"]] = cat
+    for ann in gt["annotations"]:
+        cat_to_vids[ann["category_id"]].append(ann["video_id"])
+    with open(results_path) as f:
+        results = json.load(f)
+    assert type(results) == list, "results in not an array of objects"
+    vid_ids = [r["video_id"] for r in results]
+    assert set(vid_ids) == (set(vid_ids) & set(vids))
+    for i, ann in enumerate(results):
+        ann["areas"] = []
+        if "bboxes" not in ann:
+            ann["bboxes"] = []
+        for seg in ann["segmentations"]:
+            if seg:
+                ann["areas"].append(maskUtils.area(seg))
+                if len(ann["bboxes"]) < len(ann["areas"]):
+                    ann["bboxes"].append(maskUtils.toBbox(seg))
+            else:
+                ann["areas"].append(None)
+                if len(ann["bboxes"]) < len(ann["areas"]):
+                    ann["bboxes"].append(None)
+        ann["id"] = i + 1
+        areas = [a for a in ann["areas"] if a]
+        ann["avg_area"] = 0 if not areas else np.array(areas).mean()
+        ann["iscrowd"] = 0
+    return gt, results
+
+
+def official_evaluate_files(gt_path, results_path):
+    """The official evaluator as a user runs it: files in, the 12 stats out."""
+    gt, results = official_load(gt_path, results_path)
+    return official_evaluate(gt, results)
+
+
 def evaluate_apart(gt, results):
     """The three metrics of `objprop evaluate`, each from its own intersections."""
     from objprop.evaluation import stability_metrics, ytvis_evaluate
@@ -159,16 +214,22 @@ def main(argv=None):
         gt_path.write_text(json.dumps(gt))
         res_path.write_text(json.dumps(results))
         whole, t_whole = timed(evaluate_whole, gt_path, res_path, repeat=args.repeat)
+        ref_files, t_ref_files = timed(official_evaluate_files, gt_path, res_path,
+                                       repeat=args.repeat)
     _, t_apart = timed(evaluate_apart, gt, results, repeat=args.repeat)
     print(f"official evaluator's IoU (transcribed), 12 stats: {t_ref:.2f}s")
+    print(f"official evaluator, files in (its loading and loadRes transcribed too): "
+          f"{t_ref_files:.2f}s")
     print(f"ytvis_evaluate, 12 stats:                         {t_fast:.2f}s  "
           f"ratio to official {t_fast / t_ref:.2f}")
     print(f"objprop evaluate (files in; 12 stats, stability, HOTA; shared intersections): "
-          f"{t_whole:.2f}s  ratio to official {t_whole / t_ref:.2f}")
+          f"{t_whole:.2f}s  ratio to official {t_whole / t_ref:.2f}, to official files in "
+          f"{t_whole / t_ref_files:.2f}")
     print(f"the same three metrics apart (own intersections each):                     "
           f"{t_apart:.2f}s  ratio shared/apart {t_whole / t_apart:.2f}")
     print(f"(best of {args.repeat} runs each; ratios < 1: objprop is faster)")
-    if worst > 1e-9 or abs(whole["AP"] - fast["AP"]) > 1e-12:
+    if worst > 1e-9 or abs(whole["AP"] - fast["AP"]) > 1e-12 or \
+            max(abs(ref_files[n] - ref[n]) for n in STAT_NAMES) > 0:
         print("MISMATCH between objprop's and the official IoU's stats", file=sys.stderr)
         return 1
     return 0

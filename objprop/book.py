@@ -37,17 +37,22 @@ def repo_root():
 
 
 DEFAULT_SEEDS = (0, 1, 2)  # training seeds of the book's run (``make book SEEDS="..."``)
-# the authors' preset is not trained by default: measured 2026-11-25 (make book, 2 cores), its
-# training and evaluation passes took 8.5 of 50 minutes; `make book AUTHORS_SEEDS=1` adds it
-DEFAULT_AUTHORS_SEEDS = 0
+# the authors' preset and its equal-budget control (MaskTrack R-CNN trained on from the same
+# checkpoint) train on the first DEFAULT_AUTHORS_SEEDS seeds: all of them
+DEFAULT_AUTHORS_SEEDS = len(DEFAULT_SEEDS)
+# the paper's ObjProp fine-tuned from the baseline as the authors' preset is (their recipe,
+# the paper's design): `make book RECIPE_SEEDS=3` adds it; not in the default book's time
+DEFAULT_RECIPE_SEEDS = 0
 TOY_CONFIGS = dict(config=roles.TOY_CONFIGS[roles.OBJPROP],
                    baseline_config=roles.TOY_CONFIGS[roles.BASELINE],
-                   authors_config=roles.TOY_CONFIGS[roles.AUTHORS])
+                   authors_config=roles.TOY_CONFIGS[roles.AUTHORS],
+                   continued_config=roles.TOY_CONFIGS[roles.CONTINUED],
+                   from_baseline_config=roles.TOY_CONFIGS[roles.FROM_BASELINE])
 
 
 def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir="results",
                        work_dir="work_dirs", seeds=DEFAULT_SEEDS,
-                       authors_seeds=DEFAULT_AUTHORS_SEEDS):
+                       authors_seeds=DEFAULT_AUTHORS_SEEDS, recipe_seeds=DEFAULT_RECIPE_SEEDS):
     """Papermill parameters of each chapter: the book's default run, or the smoke run.
 
     ``seed`` is ToyVIS's data seed; ``seeds`` are the training seeds (every trained method
@@ -61,7 +66,8 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
         "intro": dict(common),
         "data": dict(common, seed=seed),
         "train": dict(common, **toy, gpus=0, procs=1, work_dir=work_dir,
-                      seeds=[int(s) for s in seeds], authors_seeds=int(authors_seeds)),
+                      seeds=[int(s) for s in seeds], authors_seeds=int(authors_seeds),
+                      recipe_seeds=int(recipe_seeds)),
         "oracle": dict(common, config=toy["baseline_config"]),
         "evaluation": dict(common, **toy),
         "propagation": dict(common, config=toy["config"]),
@@ -72,7 +78,7 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
     if smoke:
         params["data"].update(train_videos=3, valid_videos=2, tune_videos=2, frames=6, height=96,
                               width=160)
-        params["train"].update(max_iters=2, seeds=[0, 1], authors_seeds=1)
+        params["train"].update(max_iters=2, seeds=[0, 1], authors_seeds=2, recipe_seeds=1)
         for name in ("oracle", "evaluation", "propagation"):
             params[name].update(max_videos=1)
         params["propagation"].update(deltas=[1, 2], fill_grid={"min_track_score": [0.0],
@@ -175,8 +181,11 @@ def add_book_arguments(p):
     r.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                    help="training seeds: every trained method runs once per seed")
     r.add_argument("--authors-seeds", type=int, default=DEFAULT_AUTHORS_SEEDS,
-                   help="seeds the authors' preset trains on (0: not trained; see "
-                        "DEFAULT_AUTHORS_SEEDS)")
+                   help="how many of the seeds the authors' preset and its equal-budget "
+                        "control train on (0: neither)")
+    r.add_argument("--recipe-seeds", type=int, default=DEFAULT_RECIPE_SEEDS,
+                   help="how many of the seeds the paper's ObjProp is also fine-tuned on from "
+                        "the baseline's checkpoint (the authors' recipe)")
     r.add_argument("--smoke", action="store_true", help="tiny budget (regression tests)")
     r.add_argument("--chapters", nargs="*", choices=CHAPTERS)
     r.add_argument("--out-dir")
@@ -193,6 +202,18 @@ def add_book_arguments(p):
     v.add_argument("--split", default="tune")
     v.add_argument("--results", default="results")
     v.add_argument("--max-iters", type=int, help=argparse.SUPPRESS)  # smoke tests
+    b = sub.add_parser("budget", help="the budget curve: each method trained at 1x, 2x, 4x, "
+                       "8x the book's iterations, scored on the tuning split "
+                       "(results/budget.json, shown by the evaluation chapter)")
+    b.add_argument("--data", default="data/toyvis")
+    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    b.add_argument("--multiples", type=int, nargs="+", default=[1, 2, 4, 8])
+    b.add_argument("--methods", nargs="+", default=["baseline", "objprop", "authors"],
+                   choices=["baseline", "objprop", "authors"])
+    b.add_argument("--results", default="results")
+    b.add_argument("--work-dir", default="work_dirs/budget")
+    b.add_argument("--base-iters", type=int, help=argparse.SUPPRESS)    # smoke tests
+    b.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)    # smoke tests
     return p
 
 
@@ -200,10 +221,19 @@ def run_from_args(args):
     """What ``objprop book`` runs once its flags are parsed."""
     if args.book_command == "variants":
         run_variants(args)
+    elif args.book_command == "budget":
+        from .studies.budget import run_budget
+        out = run_budget(args.data, args.seeds, args.multiples, args.methods, args.work_dir,
+                         args.results, base=args.base_iters, max_videos=args.max_videos)
+        p = out["plateau"]
+        print(f"[budget] {Path(args.results) / 'budget.json'} written in "
+              f"{out['seconds'] / 60:.1f} min; the baseline's curve "
+              + (f"flattens at {p['length']}x the book's {out['base_iters']} iterations"
+                 if p["length"] else "does not flatten within these lengths"))
     elif args.book_command == "run":
         run_book(smoke=args.smoke, chapters=args.chapters, out_dir=args.out_dir,
                  data_root=args.data, seed=args.seed, seeds=args.seeds,
-                 authors_seeds=args.authors_seeds)
+                 authors_seeds=args.authors_seeds, recipe_seeds=args.recipe_seeds)
     elif args.book_command == "readme":
         from .present.readme import update_readme
         update_readme(repo_root() / "README.md", args.results)

@@ -16,6 +16,11 @@ PAPER_TEXT = "objprop_paper_text"            # the fidelity section's name for O
 PAPER_TEXT_NO_FILL = "objprop_paper_text_no_fill"
 AUTHORS_RELEASED = "authors_released"        # the authors' preset, inference as shipped
 AUTHORS_INTENDED = "authors_intended"        # the authors' preset, their filling switched on
+AUTHORS_BASELINE_TEST = "authors_baseline_test"  # the preset's weights, the baseline's settings
+# equal-budget controls: trained on from the baseline's checkpoint as the authors' preset is
+CONTINUED = "baseline_continued"             # MaskTrack R-CNN trained on, same iterations
+CONTINUED_AUTHORS_TEST = "baseline_continued_authors_test"  # ... at the authors' settings
+FROM_BASELINE = "objprop_from_baseline"      # the paper's ObjProp, fine-tuned as the authors'
 
 NAMES = {
     BASELINE: "MaskTrack R-CNN",
@@ -30,13 +35,23 @@ NAMES = {
     PAPER_TEXT_NO_FILL: "ObjProp (paper text), no filling",
     AUTHORS_RELEASED: "ObjProp (authors' code, as released)",
     AUTHORS_INTENDED: "ObjProp (authors' code, filling as intended)",
+    AUTHORS_BASELINE_TEST: "ObjProp (authors' code), MaskTrack R-CNN's test settings",
+    CONTINUED: "MaskTrack R-CNN, trained on",
+    CONTINUED_AUTHORS_TEST: "MaskTrack R-CNN, trained on, authors' test settings",
+    FROM_BASELINE: "ObjProp (paper text), fine-tuned from MaskTrack R-CNN",
 }
 
-# the book's toy config of each trained role (the chapters' `baseline_config`, `config` and
-# `authors_config` parameters)
+# the book's toy config of each trained role (the chapters' `baseline_config`, `config`,
+# `authors_config`, `continued_config` and `from_baseline_config` parameters)
 TOY_CONFIGS = {BASELINE: "configs/masktrack_rcnn_r18_fpn_toy.py",
                OBJPROP: "configs/objprop_r18_fpn_toy.py",
-               AUTHORS: "configs/objprop_r18_fpn_authors_toy.py"}
+               AUTHORS: "configs/objprop_r18_fpn_authors_toy.py",
+               CONTINUED: "configs/masktrack_rcnn_r18_fpn_toy_continued.py",
+               FROM_BASELINE: "configs/objprop_r18_fpn_toy_from_baseline.py"}
+# the trained roles that start from the baseline's checkpoint of the same seed (the authors
+# trained their ObjProp on top of their trained MaskTrack R-CNN), and their equal-budget
+# control
+STARTS_FROM_BASELINE = (AUTHORS, CONTINUED, FROM_BASELINE)
 
 
 def name(role):

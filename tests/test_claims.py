@@ -108,6 +108,21 @@ def test_oracle_claim_needs_the_mask_oracle_to_add_most(tmp_path):
     assert by_claim(rows, "36.0")["verdict"] == "untestable here"
 
 
+def test_the_authors_preset_is_judged_against_its_equal_budget_control(tmp_path):
+    methods = [run(roles.BASELINE, s, 0.40) for s in range(3)] + \
+              [run(roles.OBJPROP, s, 0.41) for s in range(3)]
+    fid = [run(roles.AUTHORS_RELEASED, s, ap) for s, ap in enumerate((0.50, 0.52, 0.49))] + \
+          [run(roles.CONTINUED_AUTHORS_TEST, s, ap) for s, ap in enumerate((0.50, 0.51, 0.50))] + \
+          [run(roles.BASELINE_AUTHORS_TEST, 0, 0.40)]
+    d = write(tmp_path, methods)
+    (d / "evaluation.json").write_text(json.dumps(dict(methods=methods, fidelity=fid)))
+    row = by_claim(claims.assess(d), "as the authors released it")
+    # +10 over the baseline trained half as long; +0.0 over the control: no gain
+    assert row["evidence"].startswith("the authors' preset (as released) − MaskTrack R-CNN "
+                                      "trained on") and "+0.0, +1.0, -1.0" in row["evidence"]
+    assert row["verdict"] == "inconclusive at this budget" and row["seeds"] == 3
+
+
 def test_claims_need_the_evaluation_results(tmp_path):
     with pytest.raises(ObjPropError, match="run the evaluation chapter first"):
         claims.require_results(tmp_path)

@@ -97,3 +97,54 @@ def test_the_numbers_are_trackevals_own_youtube_vis_runner(tmp_path):
         assert ours[key] == pytest.approx(float(np.mean(theirs[metric][field])), abs=1e-9), key
     assert ours["IDSW"] == int(theirs["CLEAR"]["IDSW"])
     assert 0 < ours["HOTA"] < 1
+
+
+def random_sequence(rng, n_frames, n_gt, n_dt):
+    """TrackEval's per-sequence input: random presence, ids, and similarities with some
+    exact ties and values at the α thresholds."""
+    g_present = rng.random((n_gt, n_frames)) < 0.7
+    d_present = rng.random((n_dt, n_frames)) < 0.6
+    data = dict(num_timesteps=n_frames, gt_ids=[], tracker_ids=[], similarity_scores=[],
+                num_gt_ids=n_gt, num_tracker_ids=n_dt,
+                num_gt_dets=int(g_present.sum()), num_tracker_dets=int(d_present.sum()))
+    for t in range(n_frames):
+        gi, di = np.flatnonzero(g_present[:, t]), np.flatnonzero(d_present[:, t])
+        sim = rng.random((len(gi), len(di)))
+        sim[rng.random(sim.shape) < 0.3] = 0.0
+        sim[rng.random(sim.shape) < 0.1] = 0.5   # on a threshold
+        data["gt_ids"].append(gi)
+        data["tracker_ids"].append(di)
+        data["similarity_scores"].append(sim)
+    return data
+
+
+def test_vectorised_hota_is_trackevals_hota():
+    import trackeval
+    from objprop.evaluation.hota_vectorized import VectorizedHOTA
+    ours, theirs = VectorizedHOTA(dict(PRINT_CONFIG=False)), trackeval.metrics.HOTA(
+        dict(PRINT_CONFIG=False))
+    rng = np.random.default_rng(0)
+    shapes = [(rng.integers(1, 25), rng.integers(1, 12), rng.integers(1, 12))
+              for _ in range(150)] + [(10, 3, 0), (10, 0, 3), (1, 1, 1), (30, 12, 12)]
+    seqs = {}
+    for i, (f, g, d) in enumerate(shapes):
+        data = random_sequence(rng, int(f), int(g), int(d))
+        if g == 0:
+            data.update(num_gt_dets=0)
+        if d == 0:
+            data.update(num_tracker_dets=0)
+        with np.errstate(invalid="ignore"):   # an id absent from every frame: 0/0 in both
+            a, b = ours.eval_sequence(data), theirs.eval_sequence(data)
+        assert a.keys() == b.keys()
+        for field in b:
+            if field in ours.integer_array_fields:
+                np.testing.assert_array_equal(a[field], b[field], err_msg=field)
+            else:
+                np.testing.assert_allclose(a[field], b[field], rtol=1e-12, atol=1e-15,
+                                           err_msg=field)
+        seqs[i] = (a, b)
+    # and so are their combinations over sequences
+    ca = ours.combine_sequences({k: v[0] for k, v in seqs.items()})
+    cb = theirs.combine_sequences({k: v[1] for k, v in seqs.items()})
+    for field in cb:
+        np.testing.assert_allclose(ca[field], cb[field], rtol=1e-12, err_msg=field)

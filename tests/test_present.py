@@ -62,7 +62,8 @@ def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
     assert "+5.0 mAP, 95 % interval [+2.5, +7.5] (per seed +5.0, +4.0, +6.0)" in text
     assert "(verdict: *reproduced*)" in text
     # the authors' release against the baseline at the same settings: 30.0 - 35.0, one seed
-    assert "the same settings: -5.0 mAP (one seed, no interval)" in text
+    assert ("the same settings (UNEQUAL budget: the preset trained on top of the baseline's "
+            "checkpoint): -5.0 mAP (one seed, no interval)") in text
     # a second run with other numbers replaces the block, it does not add one
     write_results(results, base_ap=(0.2, 0.2, 0.2))
     readme.update_readme(page, results)
@@ -120,10 +121,12 @@ def test_readme_without_markers_is_refused_and_left_alone(tmp_path):
 
 
 def test_fidelity_runs_isolate_tracker_thresholds_and_filling():
-    runs = fidelity.fidelity_runs("base.py", "objprop.py", "authors.py")
+    base = "configs/masktrack_rcnn_r18_fpn_toy.py"
+    runs = fidelity.fidelity_runs(base, "objprop.py", "authors.py")
     by = {r.role: (r.config, r.fill, r.options) for r in runs}
     assert by[roles.BASELINE_GREEDY] == (
-        "base.py", True, {"model.test_cfg.track.type": "GreedyTracker"})
+        base, True, {"model.test_cfg.track.type": "GreedyTracker"})
+    assert roles.CONTINUED not in by   # no control config: no control rows
     assert by[roles.BASELINE_AUTHORS_TEST][2]["model.test_cfg.rcnn.score_thr"] == 0.001
     assert by[roles.AUTHORS_RELEASED] == ("authors.py", False, {})
     assert by[roles.AUTHORS_INTENDED][:2] == ("authors.py", True)
@@ -132,7 +135,39 @@ def test_fidelity_runs_isolate_tracker_thresholds_and_filling():
     assert seeds[roles.BASELINE_GREEDY] == fidelity.TEST_VARIANT_SEEDS
     assert seeds[roles.BASELINE] is None and seeds[roles.PAPER_TEXT] is None
     # every pair the fidelity sentence reports compares two roles of these runs
-    assert {r for pair in fidelity.FIDELITY_PAIRS for r in pair[:2]} <= set(by)
+    full = fidelity.fidelity_runs(base, "objprop.py", "authors.py", "continued.py",
+                                  "from_baseline.py")
+    by_full = {r.role: (r.config, r.fill, r.options) for r in full}
+    assert {r for pair in fidelity.FIDELITY_PAIRS for r in pair[:2]} <= set(by_full)
+    # the equal-budget control at both test settings; the preset at the baseline's settings
+    # takes the baseline config's own thresholds
+    assert by_full[roles.CONTINUED] == ("continued.py", True, {})
+    assert by_full[roles.CONTINUED_AUTHORS_TEST][2] == fidelity.AUTHORS_TEST_OPTIONS
+    back = by_full[roles.AUTHORS_BASELINE_TEST][2]
+    assert back["test_results.min_frames"] == 1
+    assert back["model.test_cfg.rcnn.score_thr"] > 0.001
+    # the unequal comparisons say so
+    unequal = [p for p in fidelity.FIDELITY_PAIRS if not p[3]]
+    assert unequal and all("UNEQUAL" in p[2] for p in unequal)
+
+
+def test_training_budget_follows_the_checkpoint_a_run_started_from(tmp_path):
+    from objprop.studies.store import training_budget
+    runs = [dict(role=roles.BASELINE, config="configs/base.py", seed=0, iters=400, batch=2,
+                 checkpoint="w/base/seed0/latest.pth", load_from=None),
+            dict(role=roles.CONTINUED, config="configs/cont.py", seed=0, iters=400, batch=2,
+                 checkpoint="w/cont/seed0/latest.pth", load_from="w/base/seed0/latest.pth"),
+            dict(role=roles.AUTHORS, config="configs/authors.py", seed=0, iters=300, batch=4,
+                 checkpoint="w/auth/seed0/latest.pth", load_from="w/base/seed0/latest.pth")]
+    (tmp_path / "train.json").write_text(json.dumps(dict(runs=runs)))
+    base = training_budget("configs/base.py", 0, tmp_path)
+    assert base["samples"] == 800 and base["start"] is None
+    cont = training_budget("cont.py", 0, tmp_path)
+    assert cont["samples"] == 1600 and cont["start"]["role"] == roles.BASELINE
+    assert training_budget("authors.py", 0, tmp_path)["samples"] == 2000
+    assert training_budget("authors.py", 1, tmp_path) is None
+    assert show.budget_text(base) == "400 × 2"
+    assert show.budget_text(cont) == "400 × 2 after MaskTrack R-CNN's 400 × 2"
 
 
 def test_bootstrap_of_the_split_holds_the_models_fixed():

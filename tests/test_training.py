@@ -384,13 +384,17 @@ def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(toyvis
     runs = json.loads((tmp_path / "results" / "train.json").read_text())["runs"]
     assert [(Path(r["config"]).name, r["seed"]) for r in runs] == [
         (Path(BASELINE).name, 0), (Path(TOY).name, 0), ("objprop_r18_fpn_authors_toy.py", 0),
-        (Path(BASELINE).name, 1), (Path(TOY).name, 1)]
+        ("masktrack_rcnn_r18_fpn_toy_continued.py", 0), (Path(BASELINE).name, 1),
+        (Path(TOY).name, 1)]
     # each method and seed trains in its own folder: no seed resumes another's run
-    assert len({r["work_dir"] for r in runs}) == 5
-    assert runs[4]["work_dir"] == training.run_dir(tmp_path / "work", TOY, 1)
-    # the authors' ObjProp starts from this seed's MaskTrack R-CNN checkpoint, as they did
+    assert len({r["work_dir"] for r in runs}) == 6
+    assert runs[5]["work_dir"] == training.run_dir(tmp_path / "work", TOY, 1)
+    # the authors' ObjProp starts from this seed's MaskTrack R-CNN checkpoint, as they did,
+    # and so does its equal-budget control; the record says so
     authors = json.loads((Path(runs[2]["work_dir"]) / training.SUMMARY_NAME).read_text())
     assert authors["request"]["cfg_options"]["load_from"] == runs[0]["checkpoint"]
+    assert runs[2]["load_from"] == runs[3]["load_from"] == runs[0]["checkpoint"]
+    assert runs[0]["load_from"] is None
     # the effective configuration of each run: the schedule as this run compressed it
     effective = training.effective_config(runs[1])
     assert "max_iters=2" in effective and "prop_head" in effective
@@ -398,14 +402,14 @@ def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(toyvis
         assert r["iters"] == 2 and not r["skipped"] and Path(r["checkpoint"]).is_file()
         assert r["s_per_iter"] > 0 and "loss" in r["final_losses"]
     # two training seeds give two different models
-    w0, w1 = (load_ckpt(runs[i]["checkpoint"])["state_dict"] for i in (1, 4))
+    w0, w1 = (load_ckpt(runs[i]["checkpoint"])["state_dict"] for i in (1, 5))
     assert w0.keys() == w1.keys()
     assert any(not torch.equal(w0[k], w1[k]) for k in w0)
-    assert find_checkpoint(TOY, tmp_path / "results", seed=1) == runs[4]["checkpoint"]
+    assert find_checkpoint(TOY, tmp_path / "results", seed=1) == runs[5]["checkpoint"]
     assert find_checkpoint(TOY, tmp_path / "results") == runs[1]["checkpoint"]
     said = []
     again = training.train_subprocess(training.TrainSettings(
-        TOY, data_root=str(toyvis_small), work_dir=runs[4]["work_dir"], max_iters=2, seed=1,
+        TOY, data_root=str(toyvis_small), work_dir=runs[5]["work_dir"], max_iters=2, seed=1,
         resume=True, cfg_options=[SMALL]), log=said.append)
     assert again["skipped"] and "not re-training" in said[0]
 

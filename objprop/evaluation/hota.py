@@ -26,6 +26,8 @@ batched RLE call per frame, shared with the other metrics of the file), not from
 loader. Results below
 ``score_thr`` are dropped first: every result is a track here, and a low-score false
 positive costs as much as a confident one (AP ranks them instead).
+HOTA's per-sequence step is TrackEval's, vectorised over α
+(:class:`~objprop.evaluation.hota_vectorized.VectorizedHOTA`: the same matches and counts).
 ``tests/test_hota.py`` checks the numbers against TrackEval's own YouTube-VIS runner.
 """
 import numpy as np
@@ -46,8 +48,9 @@ def _metrics():
     except ImportError as exc:
         raise ObjPropError(f"the tracking metrics need trackeval ({exc}); `make setup` "
                            f"installs it")
+    from .hota_vectorized import VectorizedHOTA
     quiet = dict(PRINT_CONFIG=False)
-    return {"HOTA": trackeval.metrics.HOTA(quiet), "CLEAR": trackeval.metrics.CLEAR(quiet),
+    return {"HOTA": VectorizedHOTA(quiet), "CLEAR": trackeval.metrics.CLEAR(quiet),
             "Identity": trackeval.metrics.Identity(quiet)}
 
 

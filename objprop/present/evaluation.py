@@ -1,4 +1,5 @@
-"""The evaluation chapter on the page: Table 2 (the paper's rows beside the measured ones),
+"""The evaluation chapter on the page: Table 2 (the paper's rows beside the measured ones, each
+with its training budget),
 its figure, the gain sentence, the split-size sentence and the fidelity rows (from
 ``results/evaluation.json`` and ``split_size.json``)."""
 from .. import paper, roles
@@ -7,6 +8,29 @@ from ..studies.stats import by_role, mean_std, paired_difference, percent, summa
 
 TABLE2_COLUMNS = [("mAP", "AP"), ("AP@50", "AP50"), ("AP@75", "AP75"), ("AR@1", "AR1"),
                   ("AR@10", "AR10")]
+# every measured row says what training its weights had (equal budgets, or labelled not)
+BUDGET_COLUMN = ("training (iterations × batch)", "budget")
+TABLE2_EXTRA = (("Source", "source"), BUDGET_COLUMN)
+
+
+def budget_text(budget):
+    """``400 × 2``, or ``400 × 2 after MaskTrack R-CNN's 400 × 2`` for weights trained on
+    from another run's checkpoint (:func:`objprop.studies.store.training_budget`)."""
+    if not budget:
+        return "—"
+    own = f"{budget['iters']} × {budget['batch']}"
+    start = budget.get("start")
+    return own if not start else f"{own} after {roles.name(start['role'])}'s {budget_text(start)}"
+
+
+def _with_budgets(rows, measured):
+    first = {}
+    for run in measured:
+        first.setdefault(run["role"], run)
+    for r in rows:
+        if r.get("role") in first:
+            r["budget"] = budget_text(first[r["role"]].get("budget"))
+    return rows
 
 
 def format_difference(d, unit=" mAP"):
@@ -21,11 +45,12 @@ def format_difference(d, unit=" mAP"):
 
 def table2_rows(measured, data_name="ToyVIS"):
     """Paper rows (quoted) then measured rows: percent, mean ± std over training seeds."""
-    rows = [dict(r, source="paper (YouTube-VIS 2019 val)") for r in paper.TABLE2]
+    rows = [dict(r, source="paper (YouTube-VIS 2019 val)", budget="paper's schedule")
+            for r in paper.TABLE2]
     for r in summary_rows(measured, [k for _, k in TABLE2_COLUMNS], percent):
         rows.append(dict(r, source=f"measured here ({data_name}), {r['seeds']} "
                                    f"seed{'s' if r['seeds'] > 1 else ''}"))
-    return rows
+    return _with_budgets(rows, measured)
 
 
 def plot_table2(rows):
@@ -143,16 +168,96 @@ def fidelity_rows(measured):
     what = {m["role"]: m.get("what", "") for m in measured}
     for r in rows:
         r.update(what=what[r["role"]], filled=f"{filled[r['role']]:.0f}")
-    return rows
+    return _with_budgets(rows, measured)
 
 
 def fidelity_sentence(measured):
     """What the fidelity rows isolate, in numbers: the tracker's effect, the thresholds'
-    effect and the branch's effect at the same thresholds (paired over common seeds)."""
+    effect, the authors' preset against its equal-budget control and the branch's effect
+    (paired over common seeds); a comparison of unequal training budgets says so."""
     parts = []
-    for a, b, what in FIDELITY_PAIRS:
+    for a, b, what, equal in FIDELITY_PAIRS:
         d = paired_difference(measured, a, b)
         if d:
             parts.append(f"{what}: {format_difference(d)}")
     return ("Differences in mAP, paired by training seed: " + "; ".join(parts) + "."
             if parts else "No fidelity runs were measured.")
+
+
+BUDGET_COLUMNS = [("iterations", "iters"), ("mAP (tune split)", "AP"),
+                  ("gain over MaskTrack R-CNN [95 % interval]", "gain_text"),
+                  ("branch IoU easy / hard", "branch"), ("detector IoU easy / hard", "detector")]
+NO_BUDGET = ("The budget curve has not been measured here: `make budget` trains each method at "
+             "1×, 2×, 4× and 8× this book's iterations on two seeds and scores them on the "
+             "tuning split (`results/budget.json`; hours on two cores), and this section then "
+             "shows it.")
+
+
+def budget_rows(budget):
+    """One row per (method, length) of ``results/budget.json``'s curve."""
+    rows = []
+    for p in budget["points"]:
+        row = dict(p)
+        row["gain_text"] = ("" if p.get("gain") is None else
+                            f"{p['gain']:+.1f}" + ("" if p.get("gain_low") is None else
+                                                   f" [{p['gain_low']:+.1f}, "
+                                                   f"{p['gain_high']:+.1f}]"))
+        for side in ("branch", "detector"):
+            easy, hard = p.get(f"{side}_iou_easy"), p.get(f"{side}_iou_hard")
+            row[side] = "" if easy is None else f"{easy:.2f} / " + (
+                "—" if hard is None else f"{hard:.2f}")
+        rows.append(row)
+    return rows
+
+
+def plot_budget(budget):
+    """mAP against iterations (log scale, mean ± std over seeds) per method, and the
+    branch's IoU beside the detector's for the models that have a branch."""
+    import matplotlib.pyplot as plt
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6))
+    by = {}
+    for p in budget["points"]:
+        by.setdefault(p["role"], []).append(p)
+    for role, pts in by.items():
+        ax.errorbar([p["iters"] for p in pts], [p["AP"] for p in pts],
+                    yerr=[p["AP_std"] or 0.0 for p in pts], marker="o", capsize=3,
+                    label=roles.name(role))
+        if any("branch_iou_easy" in p for p in pts):
+            for kind, style in (("easy", "-"), ("hard", "--")):
+                bx.plot([p["iters"] for p in pts], [p.get(f"branch_iou_{kind}") for p in pts],
+                        style, marker="o", label=f"{roles.name(role)} branch, {kind}")
+    det = by.get(roles.OBJPROP, [])
+    for kind, style in (("easy", "-"), ("hard", "--")):
+        if det and det[0].get(f"detector_iou_{kind}") is not None:
+            bx.plot([p["iters"] for p in det], [p.get(f"detector_iou_{kind}") for p in det],
+                    style, color="black", marker="s", label=f"ObjProp's detector, {kind}")
+    for a in (ax, bx):
+        a.set_xscale("log", base=2)
+        a.set_xlabel("training iterations")
+        a.legend(fontsize=7)
+    ax.set_ylabel("mAP, tune split (mean ± std over seeds)")
+    bx.set_ylabel("mean mask IoU (δ = 1, box from the ground truth)")
+    fig.tight_layout()
+    return fig
+
+
+def budget_sentence(budget, book_iters=None):
+    """Where the baseline's curve flattens by the plateau rule, and how far from it the
+    book's length is."""
+    p = budget["plateau"]
+    steps = "; ".join(f"{s['iters']} → {2 * s['iters']}: {s['moved']:+.1f} mAP against a seed "
+                      f"spread of ± {s['spread']:.1f}" for s in p["steps"]
+                      if s["spread"] is not None)
+    text = (f"Doubling MaskTrack R-CNN's training moved its mean mAP on the tune split by: "
+            f"{steps}. ")
+    book_iters = book_iters or budget["base_iters"]
+    if p["length"] is None:
+        return text + (f"By the plateau rule (doubling moves the baseline by less than its "
+                       f"seed spread) the curve has not flattened within "
+                       f"{max(budget['multiples']) * budget['base_iters']} iterations: the "
+                       f"book's {book_iters} are short of the plateau, and its verdicts hold "
+                       f"for models still improving.")
+    at = p["length"] * budget["base_iters"]
+    return text + (f"By the plateau rule it flattens at {at} iterations; the book trains "
+                   f"{book_iters}" + (" (on the plateau)." if book_iters >= at else
+                                      f", {at / book_iters:.0f}x short of it."))

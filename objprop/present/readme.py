@@ -7,8 +7,8 @@ from ..errors import ObjPropError
 from ..studies.stats import by_role
 from ..studies.store import load_json
 from ..tables import markdown_table
-from .evaluation import (TABLE2_COLUMNS, fidelity_rows, fidelity_sentence, gain_sentence,
-                         table2_rows)
+from .evaluation import (BUDGET_COLUMN, TABLE2_COLUMNS, TABLE2_EXTRA, fidelity_rows,
+                         fidelity_sentence, gain_sentence, table2_rows)
 from .oracle import table1_markdown
 
 
@@ -29,12 +29,13 @@ def readme_results_block(results_dir="results"):
              f"(the Source column says how many each row has):", ""]
     lines.append(training_summary(train))
     lines += ["", markdown_table(table2_rows(ev["methods"])[len(paper.TABLE2):],
-                                 TABLE2_COLUMNS), "", gain_sentence(ev["methods"]), ""]
+                                 TABLE2_COLUMNS, extra=TABLE2_EXTRA), "",
+              gain_sentence(ev["methods"]), ""]
     if ev.get("fidelity"):
         lines += ["Fidelity (the paper's text, the authors' code, MaskTrack R-CNN; "
                   "evaluation chapter):", "",
                   markdown_table(fidelity_rows(ev["fidelity"]), TABLE2_COLUMNS,
-                                 extra=(("filled frames", "filled"),)), "",
+                                 extra=(BUDGET_COLUMN, ("filled frames", "filled"))), "",
                   fidelity_sentence(ev["fidelity"]), ""]
     timings = results_dir / "book_timings.json"
     if timings.is_file():

@@ -15,28 +15,44 @@ AUTHORS_TEST_OPTIONS = {"model.test_cfg.rcnn.score_thr": 0.001,
 # over the valid split, which the 45-minute budget of `make book` cannot pay three times
 TEST_VARIANT_SEEDS = 1
 
-# (role a, role b, what a − b isolates): the differences the fidelity sentence reports
+# (role a, role b, what a − b isolates, equal training budget?): the differences the
+# fidelity sentence reports; claims read the equal-budget ones only
 FIDELITY_PAIRS = [
     (roles.BASELINE_GREEDY, roles.BASELINE,
-     "this book's former greedy tracker instead of MaskTrack R-CNN's"),
+     "this book's former greedy tracker instead of MaskTrack R-CNN's", True),
     (roles.BASELINE_AUTHORS_TEST, roles.BASELINE,
-     "the authors' test settings alone, on the baseline's weights"),
+     "the authors' test settings alone, on the baseline's weights", True),
+    (roles.AUTHORS_RELEASED, roles.CONTINUED_AUTHORS_TEST,
+     "the authors' ObjProp as released against MaskTrack R-CNN trained on from the same "
+     "checkpoint for the same iterations, both at the authors' test settings", True),
+    (roles.AUTHORS_BASELINE_TEST, roles.CONTINUED,
+     "the same comparison at MaskTrack R-CNN's test settings", True),
     (roles.AUTHORS_RELEASED, roles.BASELINE_AUTHORS_TEST,
-     "the authors' ObjProp as released (trained on top of the baseline's checkpoint, so "
-     "with the baseline's iterations plus its own) against the baseline at the same "
-     "settings"),
-    (roles.AUTHORS_INTENDED, roles.AUTHORS_RELEASED, "their filling, switched on"),
+     "the authors' ObjProp as released against the baseline at the same settings "
+     "(UNEQUAL budget: the preset trained on top of the baseline's checkpoint)", False),
+    (roles.CONTINUED, roles.BASELINE,
+     "what the extra iterations alone give MaskTrack R-CNN (UNEQUAL budget: the size of "
+     "the bias an unequal comparison carries)", False),
+    (roles.AUTHORS_INTENDED, roles.AUTHORS_RELEASED, "their filling, switched on", True),
+    (roles.FROM_BASELINE, roles.CONTINUED,
+     "the paper's ObjProp fine-tuned as the authors' preset is (their recipe, the paper's "
+     "design) against the equal-budget control", True),
     (roles.PAPER_TEXT, roles.BASELINE,
-     "ObjProp as the paper describes it against MaskTrack R-CNN"),
+     "ObjProp as the paper describes it against MaskTrack R-CNN", True),
 ]
 
 
-def fidelity_runs(baseline_config, config, authors_config):
-    """The measured comparison of the fidelity section, as :class:`Run`s. Same data and
-    training budget for every config; the test-time variants reuse the same weights and run
-    on the first ``TEST_VARIANT_SEEDS`` seeds."""
+def fidelity_runs(baseline_config, config, authors_config, continued_config=None,
+                  from_baseline_config=None):
+    """The measured comparison of the fidelity section, as :class:`Run`s. The test-time
+    variants reuse the same weights and run on the first ``TEST_VARIANT_SEEDS`` seeds. The
+    authors' preset starts from the baseline's checkpoint; ``continued_config`` (MaskTrack
+    R-CNN trained on from it for the same iterations) is its equal-budget control, scored at
+    both test settings, and ``from_baseline_config`` the paper's ObjProp trained the same way.
+    A config without a trained run scores nothing (its seeds are those ``train.json``
+    holds)."""
     greedy = {"model.test_cfg.track.type": "GreedyTracker"}
-    return [Run(*r) for r in [
+    runs = [
         (roles.BASELINE, baseline_config, True, {},
          "MaskTrack R-CNN's own tracker and test thresholds"),
         (roles.BASELINE_GREEDY, baseline_config, True, greedy,
@@ -48,5 +64,26 @@ def fidelity_runs(baseline_config, config, authors_config):
         (roles.AUTHORS_RELEASED, authors_config, False, {},
          "their choices; inference as shipped: nothing propagated"),
         (roles.AUTHORS_INTENDED, authors_config, True, {},
-         "their choices with their filling switched on"),
-    ]]
+         "their choices with their filling switched on", TEST_VARIANT_SEEDS),
+        (roles.AUTHORS_BASELINE_TEST, authors_config, False,
+         baseline_test_options(baseline_config),
+         "their weights at MaskTrack R-CNN's test thresholds, nothing propagated")]
+    if continued_config:
+        runs += [(roles.CONTINUED, continued_config, True, {},
+                  "trained on from the baseline's checkpoint: the preset's equal budget"),
+                 (roles.CONTINUED_AUTHORS_TEST, continued_config, True, AUTHORS_TEST_OPTIONS,
+                  "the same, at the authors' test settings")]
+    if from_baseline_config:
+        runs.append((roles.FROM_BASELINE, from_baseline_config, True, {},
+                     "the paper's ObjProp trained on from the baseline's checkpoint"))
+    return [Run(*r) for r in runs]
+
+
+def baseline_test_options(baseline_config):
+    """The ``--cfg-options`` that put the authors' test-time settings back to the
+    baseline's (read from ``baseline_config``)."""
+    from ..config import load_config
+    cfg = load_config(baseline_config)
+    return {"model.test_cfg.rcnn.score_thr": cfg.model.test_cfg.rcnn.score_thr,
+            "model.test_cfg.rcnn.max_per_img": cfg.model.test_cfg.rcnn.max_per_img,
+            "test_results.min_frames": cfg.get("test_results", {}).get("min_frames", 1)}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import roles
 from ..evaluation.hota import TRACKING_SCORE_THR
-from .store import find_checkpoint, subset_gt, trained_seeds
+from .store import find_checkpoint, subset_gt, trained_seeds, training_budget
 
 # The stability metrics are also reported on the results scoring at least this much: low-score
 # tracks (e.g. a false positive extended by filling) cannot buy them there. The tracking
@@ -94,7 +94,8 @@ def score_runs(runs, data_root, split="valid", out_dir="results", max_videos=Non
                cache=None, jobs=None):
     """Score each :class:`Run` (or plain tuple of its fields) of ``runs`` once per training
     seed ``results/train.json`` holds for its config (the first ``seeds`` of them when set);
-    returns the scored runs, each with its ``role``, display name, ``seed`` and ``what``.
+    returns the scored runs, each with its ``role``, display name, ``seed``, ``what`` and
+    training ``budget`` (:func:`objprop.studies.store.training_budget`).
     ``cache`` (a dict, shared between calls) reuses a run already scored with the same
     config, seed, filling and options under another role. The runs not in the cache are
     scored ``jobs`` at a time (:func:`objprop.studies.jobs.run_jobs`; default one per core,
@@ -112,7 +113,8 @@ def score_runs(runs, data_root, split="valid", out_dir="results", max_videos=Non
                              dict(fill=fill, max_videos=max_videos, progress=False,
                                   cfg_options=options or None, seed=seed))
     cache.update(zip(todo, run_jobs(score_method, todo.values(), jobs)))
-    return [dict(cache[key], role=role, method=roles.name(role), what=what)
+    return [dict(cache[key], role=role, method=roles.name(role), what=what,
+                 budget=training_budget(key[0], key[1], out_dir))
             for key, role, what in plan]
 
 

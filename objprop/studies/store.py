@@ -50,3 +50,28 @@ def trained_seeds(config, results_dir="results"):
     """The training seeds ``results/train.json`` holds a run of ``config`` for, in order."""
     runs = load_json(Path(results_dir) / "train.json").get("runs", [])
     return [r.get("seed") for r in runs if Path(r.get("config", "")).name == Path(config).name]
+
+
+def training_budget(config, seed, results_dir="results"):
+    """The training behind ``config``'s weights of training ``seed`` (``results/train.json``):
+    its own ``iters`` and ``batch``, the run it started from (``start``: that run's role and
+    budget, None from scratch), and ``samples``, every iteration × batch behind the weights
+    (its own plus its start's). None when the run is not recorded."""
+    path = Path(results_dir) / "train.json"
+    if not path.is_file():
+        return None
+    runs = load_json(path).get("runs", [])
+    by_checkpoint = {r.get("checkpoint"): r for r in runs if r.get("checkpoint")}
+
+    def budget(run, depth=0):
+        start = by_checkpoint.get(run.get("load_from")) if depth < 8 else None
+        own = dict(role=run.get("role"), iters=run.get("iters"), batch=run.get("batch"),
+                   start=budget(start, depth + 1) if start else None)
+        own["samples"] = ((run.get("iters") or 0) * (run.get("batch") or 0)
+                          + (own["start"]["samples"] if own["start"] else 0))
+        return own
+
+    for run in runs:
+        if Path(run.get("config", "")).name == Path(config).name and run.get("seed") == seed:
+            return budget(run)
+    return None

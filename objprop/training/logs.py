@@ -9,10 +9,15 @@ from ..tables import markdown_table
 
 def run_record(summary):
     """The fields of a run that ``results/train.json`` keeps (``objprop.present.readme`` reads
-    ``config`` and ``checkpoint``)."""
+    ``config`` and ``checkpoint``; ``objprop.studies.store.training_budget`` follows
+    ``load_from``)."""
     keys = ("config", "checkpoint", "work_dir", "iters", "seconds", "s_per_iter", "gpus",
             "procs", "threads", "seed", "final_losses", "batch", "lr", "skipped")
-    return {k: summary.get(k) for k in keys}
+    record = {k: summary.get(k) for k in keys}
+    # the checkpoint the run started from (a budget on top of another run's), as requested
+    record["load_from"] = ((summary.get("request") or {}).get("cfg_options") or {}).get(
+        "load_from")
+    return record
 
 
 RUNS_COLUMNS = [("seed", "seed"), ("iterations", "iters"), ("batch", "batch"), ("lr", "lr"),
