@@ -131,18 +131,14 @@ def split_propagation_ious(config, checkpoint, data_root, split, video_ids,
     dataset's order), the videos cut into contiguous parts run side by side
     (:func:`objprop.studies.jobs.run_jobs`, one process per core, each loading the model):
     the same records, in the same order, as one pass over them."""
+    from ..training.threads import parallel_jobs
     from .jobs import run_jobs
     ids = list(video_ids)
-    parts = [list(p) for p in np.array_split(ids, max(1, min(len(ids), jobs or _cores())))
-             if len(p)]
+    n_parts = max(1, min(len(ids), jobs or parallel_jobs()))
+    parts = [list(p) for p in np.array_split(ids, n_parts) if len(p)]
     calls = [((config, checkpoint, data_root, split, [int(v) for v in part]),
               dict(deltas=list(deltas), box_sources=tuple(box_sources))) for part in parts]
     return [r for part in run_jobs(_propagation_ious_of_videos, calls, jobs) for r in part]
-
-
-def _cores():
-    from ..training.threads import parallel_jobs
-    return parallel_jobs()
 
 
 def _propagation_ious_of_videos(config, checkpoint, data_root, split, video_ids, deltas,

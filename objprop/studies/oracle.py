@@ -250,16 +250,15 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
               match_iou, str(out_dir))
     calls = [((name, oracles) + common, dict(progress=progress and i == 0))
              for i, (name, oracles) in enumerate(rows)]
-    table_rows = run_jobs(oracle_row, calls, jobs if device == "cpu" else 1)
+    table_rows, splits = zip(*run_jobs(oracle_row, calls, jobs if device == "cpu" else 1))
+    table_rows = list(table_rows)
     for before, row in zip([None] + table_rows[:-1], table_rows):
         row["gain"] = row["AP"] - before["AP"] if before else None
-    meta = table_rows[0].pop("_split")
-    for row in table_rows[1:]:
-        row.pop("_split")
+    ann_file, video_ids = splits[0]
     table = dict(rows=table_rows, split=split, config=str(config),
                  checkpoint=None if checkpoint is None else str(checkpoint),
-                 data_root=str(data_root), ann_file=meta["ann_file"],
-                 video_ids=meta["video_ids"], units="percent", match_iou=match_iou,
+                 data_root=str(data_root), ann_file=ann_file,
+                 video_ids=video_ids, units="percent", match_iou=match_iou,
                  paper=PAPER_TABLE1)
     write_json_atomic(table, Path(out_dir) / "table1.json", indent=2)
     return table
@@ -268,7 +267,8 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
 def oracle_row(name, oracles, config, checkpoint, data_root, split, cfg_options, max_videos,
                device, match_iou, out_dir, progress=False):
     """One row of :func:`run_oracle_study`: the model run online with ``oracles``, its
-    results written and scored (``gain`` is the study's to fill in)."""
+    results written and scored (``gain`` is the study's to fill in); returns (row,
+    (annotation file, video ids) of the split it ran on)."""
     from ..evaluation import ytvis_evaluate
     from ..inference import run_inference
     from ..io import write_json_atomic
@@ -286,9 +286,8 @@ def oracle_row(name, oracles, config, checkpoint, data_root, split, cfg_options,
                oracles=list(oracles), **{k: _percent(metrics[k]) for k in STAT_NAMES})
     row.update(gain=None, results=str(path), max_fill=max_fill, tracks=len(results),
                per_category_AP={k: _percent(v) for k, v in
-                                (metrics.get("per_category_AP") or {}).items()},
-               _split=dict(ann_file=cfg.data.test.ann_file, video_ids=ids))
-    return row
+                                (metrics.get("per_category_AP") or {}).items()})
+    return row, (cfg.data.test.ann_file, ids)
 
 
 def paper_row(oracles):
