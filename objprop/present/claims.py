@@ -25,11 +25,11 @@ from ..tables import markdown_table
 
 VERDICTS = rule.VERDICTS
 OVERHEAD_LIMIT = 1.25  # "limited computational overhead": at most 25 % more time per frame
-RULE = (f"**reproduced**: the 95 % interval of the mean paired difference over training "
+RULE = (f"**reproduced**: the {rule.LEVEL_TEXT} interval of the mean paired difference over training "
         f"seeds (Student t) excludes zero on the paper's side; **contradicted**: it excludes "
         f"zero on the other side; **inconclusive at this budget**: it includes zero (one "
         f"seed gives no interval), and the table says the smallest effect the seeds could "
-        f"have detected (80 % power at the measured spread of the differences) and how many "
+        f"have detected ({rule.POWER_TEXT} power at the measured spread of the differences) and how many "
         f"seeds would detect the paper's effect; **untestable here**: it needs data or runs "
         f"this book does not have. The single-model oracle study is judged by the paper's "
         f"ordering. Overhead: reproduced when every one of the interleaved timing rounds "
@@ -80,7 +80,7 @@ def _paired_row(claim, paper, chapter, d, unit, label, direction=+1, paper_effec
     t.update(direction=direction, unit=unit.strip())
     evidence = describe + ", ".join(f"{x:+.{digits}f}" for x in d["per_seed"])
     if t["verdict"] == rule.INCONCLUSIVE and t["detectable"] is not None:
-        evidence += (f"; detectable at 80 % power: {t['detectable']:.{digits}f}{unit}")
+        evidence += (f"; detectable at {rule.POWER_TEXT} power: {t['detectable']:.{digits}f}{unit}")
         if paper_effect:
             need = t["seeds_for_paper"]
             evidence += (f"; the paper's effect ({paper_effect:+.{digits}f}{unit} here) needs "
@@ -190,7 +190,7 @@ def _oracle_row(oracle):
                 verdict=rule.REPRODUCED if label == "mask" else rule.CONTRADICTED)
 
 
-CLAIM_COLUMNS = [("Difference [95 % interval]", "difference"), ("Seeds", "seeds"),
+CLAIM_COLUMNS = [(f"Difference [{rule.LEVEL_TEXT} interval]", "difference"), ("Seeds", "seeds"),
                  ("Verdict", "verdict")]
 
 
@@ -240,8 +240,8 @@ def plot_forest(rows):
         span = [v for v in (low, high, mid, ref, paper) if v is not None]
         pad = 0.15 * (max(span) - min(span) or 1.0)
         ax.set_xlim(min(span) - pad, max(span) + pad)
-    fig.suptitle("Paired differences over seeds (line: 95 % interval; black: no effect; "
-                 "blue dashes: the paper's effect or limit)", fontsize=8)
+    fig.suptitle(f"Paired differences over seeds (line: {rule.LEVEL_TEXT} interval; black: no "
+                 f"effect; blue dashes: the paper's effect or limit)", fontsize=8)
     fig.tight_layout()
     return fig
 

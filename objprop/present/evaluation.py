@@ -3,7 +3,9 @@ with its training budget),
 its figure, the gain sentence, the split-size sentence and the fidelity rows (from
 ``results/evaluation.json`` and ``split_size.json``)."""
 from .. import paper, roles
+from ..studies.budget import MULTIPLES
 from ..studies.fidelity import FIDELITY_PAIRS
+from ..studies.verdict import LEVEL_TEXT, POWER_TEXT
 from ..studies.stats import by_role, mean_std, paired_difference, percent, summary_rows
 
 TABLE2_COLUMNS = [("mAP", "AP"), ("AP@50", "AP50"), ("AP@75", "AP75"), ("AR@1", "AR1"),
@@ -39,7 +41,7 @@ def format_difference(d, unit=" mAP"):
     if len(d["seeds"]) == 1:
         return f"{d['mean']:+.1f}{unit} (one seed, no interval)"
     per = ", ".join(f"{x:+.1f}" for x in d["per_seed"])
-    return (f"{d['mean']:+.1f}{unit}, 95 % interval [{d['low']:+.1f}, {d['high']:+.1f}] "
+    return (f"{d['mean']:+.1f}{unit}, {LEVEL_TEXT} interval [{d['low']:+.1f}, {d['high']:+.1f}] "
             f"(per seed {per})")
 
 
@@ -113,7 +115,7 @@ def verdict_sentence(d, unit=" mAP"):
              else "includes zero")
     return (f"The interval {where} (verdict: *{a['verdict']}*); with {a['n']} seeds at "
             f"this spread of the differences (± {a['sd']:.1f}) the smallest effect detected "
-            f"80 % of the time is {a['detectable']:.1f}{unit}.")
+            f"{POWER_TEXT} of the time is {a['detectable']:.1f}{unit}.")
 
 
 def timing_sentence(t):
@@ -185,12 +187,12 @@ def fidelity_sentence(measured):
 
 
 BUDGET_COLUMNS = [("iterations", "iters"), ("mAP (tune split)", "AP"),
-                  ("gain over MaskTrack R-CNN [95 % interval]", "gain_text"),
+                  (f"gain over MaskTrack R-CNN [{LEVEL_TEXT} interval]", "gain_text"),
                   ("branch IoU easy / hard", "branch"), ("detector IoU easy / hard", "detector")]
 NO_BUDGET = ("The budget curve has not been measured here: `make budget` trains each method at "
-             "1×, 2×, 4× and 8× this book's iterations on two seeds and scores them on the "
-             "tuning split (`results/budget.json`; hours on two cores), and this section then "
-             "shows it.")
+             + ", ".join(f"{k}×" for k in MULTIPLES) + " this book's iterations and scores "
+             "them on the tuning split (`results/budget.json`; hours on two cores), and this "
+             "section then shows it.")
 
 
 def budget_rows(budget):

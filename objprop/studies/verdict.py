@@ -31,6 +31,7 @@ POWER = 0.80
 REPRODUCED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE = (
     "reproduced", "contradicted", "inconclusive at this budget", "untestable here")
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE)
+LEVEL_TEXT, POWER_TEXT = f"{100 * LEVEL:.0f} %", f"{100 * POWER:.0f} %"   # as pages say them
 MAX_SEEDS = 1000   # seeds_needed answers None beyond this
 
 
