@@ -13,7 +13,7 @@ def _doctor(args):
     require_gpu_support(args.gpus, report)
     if args.check_gpu:
         from .gpu_check import check_gpu
-        check_gpu(iters=args.iters)
+        check_gpu(iters=args.iters, record=args.json, environment=report)
 
 
 def _evaluate(args):
@@ -54,6 +54,8 @@ def build_parser():
                         "with the CPU's (objprop.gpu_check; `make gpu-check`)")
     d.add_argument("--iters", type=positive_int, default=50,
                    help="--check-gpu: training iterations on the GPU")
+    d.add_argument("--json", metavar="PATH",
+                   help="--check-gpu: also write the environment and the table's rows here")
     d.set_defaults(func=_doctor)
 
     e = sub.add_parser("evaluate", help="YouTube-VIS metrics, temporal stability, HOTA / DetA / AssA")

@@ -13,21 +13,37 @@ def environment_report():
                   torch_cuda=torch.version.cuda, mmcv_ops=False, mmcv_ops_cuda=False,
                   gpus=[])
     try:
-        from mmcv.ops import get_compiler_version, get_compiling_cuda_version
+        from mmcv.ops import nms
         report["mmcv_ops"] = True
-        report["mmcv_compiler"] = get_compiler_version()
-        cuda = get_compiling_cuda_version()
-        report["mmcv_ops_cuda"] = cuda not in ("not available", "", None)
-        report["mmcv_ops_cuda_version"] = cuda
     except (ImportError, OSError) as exc:
         report["mmcv_ops_error"] = str(exc).splitlines()[0]
+    if report["mmcv_ops"]:
+        report["mmcv_ops_cuda"] = _mmcv_ops_run_on_cuda(nms)
     if torch.cuda.is_available():
         report["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return report
 
 
+def _mmcv_ops_run_on_cuda(nms):
+    """Whether mmcv's compiled ops include CUDA kernels. With a GPU, by running one (NMS on
+    two boxes): mmcv.ops.get_compiling_cuda_version and get_compiler_version, which return a
+    string, crashed the process (a segfault) in the build for torch 2.11 with C++20 on an H200
+    machine, while the ops themselves ran. Without a GPU, by asking that build function, which
+    the CPU builds answer."""
+    import torch
+    if torch.cuda.is_available():
+        boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.]], device="cuda")
+        try:
+            nms(boxes, torch.tensor([0.9, 0.8], device="cuda"), 0.5)
+            return True
+        except RuntimeError:
+            return False
+    from mmcv.ops import get_compiling_cuda_version
+    return get_compiling_cuda_version() not in ("not available", "", None)
+
+
 def format_report(r):
-    ops = ("yes (CUDA %s)" % r.get("mmcv_ops_cuda_version") if r["mmcv_ops_cuda"]
+    ops = ("yes (CUDA)" if r["mmcv_ops_cuda"]
            else "yes (CPU only)" if r["mmcv_ops"] else "NO: " + r.get("mmcv_ops_error", "?"))
     lines = [f"torch        {r['torch']} (built for CUDA {r['torch_cuda']})",
              f"torchvision  {r['torchvision']}",

@@ -10,6 +10,7 @@ GPU it refuses at once, in one line, before anything is built.
 """
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +64,12 @@ def _frames_on(model, dataset, device, video_ids):
     return frames
 
 
-def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print):
+def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print, record=None,
+              environment=None):
     """Run the check; returns one row per method. Raises ObjPropError (one line) when no
-    GPU can be used or when the GPU and the CPU disagree."""
+    GPU can be used or when the GPU and the CPU disagree. ``record``: a JSON path that gets
+    ``environment`` (:func:`objprop.doctor.environment_report`) and the rows, written before
+    any disagreement is raised."""
     from .doctor import require_gpu_support
     require_gpu_support(1, what="--check-gpu")
     from .config import load_config
@@ -82,8 +86,12 @@ def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print):
             for device, gpus, n in (("cuda", 1, iters), ("cpu", 0, cpu_iters)):
                 settings = TrainSettings(config=config, data_root=data, gpus=gpus, seed=0,
                                          max_iters=n, work_dir=str(Path(tmp) / name / device))
-                t0 = time.time()
-                runs[device] = train_subprocess(settings, log=lambda line: None)
+                t0, tail = time.time(), deque(maxlen=40)
+                try:
+                    runs[device] = train_subprocess(settings, log=tail.append)
+                except ObjPropError:
+                    log("\n".join(tail))     # the training's traceback, then the one line
+                    raise
                 log(f"[gpu-check] {roles.name(name)}: {n} iterations on {device} in "
                     f"{time.time() - t0:.0f} s ({runs[device]['s_per_iter']} s/iteration)")
             cfg = load_config(config, data_root=data, test_split="valid")
@@ -104,6 +112,9 @@ def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print):
                                ("GPU speed-up", "speedup"), ("frames", "frames"),
                                ("instances", "instances"), ("min mask IoU", "min_iou")],
                        extra=(), digits=3))
+    if record:
+        from .io import write_json_atomic
+        write_json_atomic(dict(environment=environment, methods=rows), record, indent=1)
     if failures:
         raise ObjPropError(f"GPU and CPU inference disagree ({len(failures)} problems; "
                            f"first: {failures[0]})")

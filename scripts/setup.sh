@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One-command, idempotent set-up of .venv/ (called by `make setup`, `make book`, `make test`).
 # Each step logs to .setup-logs/<step>.log; a failing step prints one line naming the step and
-# its log instead of a traceback. mmcv-full 1.7.2 ships only as source and needs two fixes to
-# build on torch 2.14 (C++20, pkg_resources); the built wheel is cached per user, keyed by
-# mmcv, torch and Python version and CPU/CUDA, so a machine compiles it once.
+# its log instead of a traceback. mmcv-full 1.7.2 ships only as source (scripts/build_mmcv.sh
+# builds it); the built wheel is cached per user, keyed by mmcv, torch and Python version and
+# CPU/CUDA, so a machine compiles it once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -14,7 +14,7 @@ CACHE=${OBJPROP_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/objprop/wheels}
 MMCV_VERSION=1.7.2
 mkdir -p "$LOGS"
 
-STAMP_INPUTS=$(cat constraints.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+STAMP_INPUTS=$(cat constraints.txt pyproject.toml scripts/setup.sh scripts/build_mmcv.sh | sha256sum | cut -c1-16)
 STAMP=$VENV/.objprop-setup-$STAMP_INPUTS
 
 t0=$(date +%s)
@@ -58,23 +58,9 @@ KEY=mmcv-full-$MMCV_VERSION-torch$TORCH_V-$PY_TAG-$FLAVOUR
 WHEEL_DIR=$CACHE/$KEY
 
 build_mmcv() {
-  local src; src=$(mktemp -d)
-  # --no-build-isolation: its metadata step imports pkg_resources (setuptools < 81 in the venv)
-  "${PIP[@]}" download --no-deps --no-binary :all: --no-build-isolation -d "$src" "mmcv-full==$MMCV_VERSION"
-  tar -xzf "$src"/mmcv-full-$MMCV_VERSION.tar.gz -C "$src"
-  local dir=$src/mmcv-full-$MMCV_VERSION
-  # torch >= 2.10 headers need C++20; mmcv 1.7.2 hard-codes C++14/17.
-  sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$dir/setup.py"
-  if [[ ${FORCE_CUDA:-0} == 1 ]]; then
-    # nvcc's toolkit may lack cuSPARSE/cuBLAS headers; torch's wheel ships them.
-    local sp; sp=$("$VENV/bin/python" -c 'import site; print(site.getsitepackages()[0])')
-    export CPATH="$sp/nvidia/cu13/include:$sp/nvidia/cudnn/include${CPATH:+:$CPATH}"
-  fi
-  mkdir -p "$WHEEL_DIR.tmp"
-  MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-    "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$WHEEL_DIR.tmp" "$dir"
+  rm -rf "$WHEEL_DIR.tmp"
+  bash scripts/build_mmcv.sh "$VENV/bin/python" "$WHEEL_DIR.tmp"
   rm -rf "$WHEEL_DIR" && mv "$WHEEL_DIR.tmp" "$WHEEL_DIR"   # atomic: a half build never counts
-  rm -rf "$src"
 }
 if ! ls "$WHEEL_DIR"/mmcv_full-*.whl >/dev/null 2>&1; then
   echo "[setup] building mmcv-full $MMCV_VERSION ($FLAVOUR ops) once for this machine: ~11 min on 2 cores"

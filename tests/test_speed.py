@@ -82,6 +82,9 @@ def test_training_processes_get_a_short_openmp_spin_and_their_thread_count():
     kept = training_env(env={"GOMP_SPINCOUNT": "300000", "MALLOC_TOP_PAD_": "0"})
     assert kept["GOMP_SPINCOUNT"] == "300000" and kept["MALLOC_TOP_PAD_"] == "0"  # given wins
     assert all(env[k] == v for k, v in MALLOC_ENV.items())   # freed memory stays in the heap
+    # a CPU training never sees a GPU (DataParallel would take it); a GPU training does
+    assert env["CUDA_VISIBLE_DEVICES"] == ""
+    assert "CUDA_VISIBLE_DEVICES" not in training_env(env={}, gpus=1)
     assert parallel_jobs(gpus=0, cpus=2) == 2 and parallel_jobs(gpus=1, cpus=16) == 1
     # `objprop` sets the spin before anything imports torch (libgomp reads it once, at load)
     code = ("import os, sys\nfrom objprop.cli import main\n"

@@ -6,7 +6,7 @@ mmdet's ``build_ddp`` refuses the CPU, so the detector is wrapped here in torch'
 wrapper, mmcv's checkpoint functions see through it and save the detector's own keys.
 """
 import torch
-from mmcv.parallel import MODULE_WRAPPERS, scatter_kwargs
+from mmcv.parallel import MODULE_WRAPPERS, MMDataParallel, scatter_kwargs
 
 
 class _TrainStep(torch.nn.Module):
@@ -18,6 +18,24 @@ class _TrainStep(torch.nn.Module):
 
     def forward(self, data_batch, optimizer=None, **kwargs):
         return self.module.train_step(data_batch, optimizer, **kwargs)
+
+
+def scatter_targets(device_ids):
+    """The targets to give mmcv's ``scatter_kwargs``: ``[-1]`` for the CPU, else each GPU as a
+    ``torch.device``. mmcv 1.7 hands every target to torch's ``_get_stream``
+    (mmcv/parallel/_functions.py, ``Scatter.forward``), which reads ``device.type`` since
+    torch 2: a plain GPU index there fails with "'int' object has no attribute 'type'" (seen
+    on an H200 machine, torch 2.11)."""
+    return [-1] if not device_ids else [torch.device("cuda", i) for i in device_ids]
+
+
+@MODULE_WRAPPERS.register_module()
+class GPUDataParallel(MMDataParallel):
+    """mmcv's ``MMDataParallel`` on one GPU, its batches scattered to
+    :func:`scatter_targets`."""
+
+    def scatter(self, inputs, kwargs, device_ids):
+        return super().scatter(inputs, kwargs, scatter_targets(device_ids))
 
 
 @MODULE_WRAPPERS.register_module()
@@ -34,7 +52,7 @@ class DDPTrainer(torch.nn.Module):
             _TrainStep(module), device_ids=device_ids, **ddp_kwargs)
 
     def _scatter(self, inputs, kwargs):
-        ins, kws = scatter_kwargs(inputs, kwargs, self.device_ids or [-1], dim=0)
+        ins, kws = scatter_kwargs(inputs, kwargs, scatter_targets(self.device_ids), dim=0)
         return ins[0], kws[0]
 
     def train_step(self, data_batch, optimizer=None, **kwargs):

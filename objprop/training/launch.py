@@ -46,7 +46,7 @@ def torchrun_command(settings):
 
 def launch_distributed(settings):
     """Re-run this ``objprop train`` command under torchrun (:func:`torchrun_command`)."""
-    env = training_env(settings.threads)
+    env = training_env(settings.threads, gpus=settings.gpus)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
                                                // settings.procs_per_node)))
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -97,7 +97,7 @@ def train_subprocess(settings, log=print):
             return dict(done, skipped=True)
     cmd = [sys.executable, "-m", "objprop.cli", "train", *settings.argv()]
     log(f"[train] {name}: {' '.join(cmd[2:])}")
-    env = dict(training_env(settings.threads), PYTHONUNBUFFERED="1")
+    env = dict(training_env(settings.threads, gpus=settings.gpus), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             bufsize=1, env=env)
     tail, in_hooks = deque(maxlen=30), False

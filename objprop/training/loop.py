@@ -179,7 +179,7 @@ def _build_model(cfg, s, classes, work_dir, logger):
 def _wrap(model, cfg, gpus, distributed):
     """The model in mmcv's data-parallel wrapper (DDP across processes)."""
     from mmcv.parallel import MMDataParallel
-    from .ddp import DDPTrainer
+    from .ddp import DDPTrainer, GPUDataParallel
     if distributed:
         ids = None
         if gpus:
@@ -188,7 +188,7 @@ def _wrap(model, cfg, gpus, distributed):
             ids = [local_rank]
         return DDPTrainer(model, device_ids=ids, broadcast_buffers=False,
                           find_unused_parameters=cfg.get("find_unused_parameters", False))
-    return MMDataParallel(model.cuda(0), device_ids=[0]) if gpus else \
+    return GPUDataParallel(model.cuda(0), device_ids=[0]) if gpus else \
         MMDataParallel(model, device_ids=None)
 
 

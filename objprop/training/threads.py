@@ -32,16 +32,21 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_":
               "MALLOC_TOP_PAD_": str(256 << 20)}
 
 
-def training_env(threads=None, env=None):
+def training_env(threads=None, env=None, gpus=0):
     """The environment of a training subprocess: the short OpenMP spin, glibc's malloc
     keeping freed memory (:data:`MALLOC_ENV`), and ``OMP_NUM_THREADS=threads`` when given
-    (else torch's default: every core). A value already in ``env`` wins."""
+    (else torch's default: every core). A value already in ``env`` wins. With ``gpus=0`` no
+    GPU is visible to it."""
     env = dict(os.environ if env is None else env)
     env.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
     for key, value in MALLOC_ENV.items():
         env.setdefault(key, value)
     if threads:
         env["OMP_NUM_THREADS"] = str(int(threads))
+    if not gpus:
+        # a CPU run never touches a GPU: where torch sees one, DataParallel (None: every GPU)
+        # moves the model there and scatters batches to it (seen on an H200 machine)
+        env["CUDA_VISIBLE_DEVICES"] = ""
     return env
 
 
