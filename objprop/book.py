@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from . import roles
+from .errors import ObjPropError
 
 CHAPTERS = ["intro", "data", "train", "oracle", "evaluation", "propagation", "qualitative",
             "stability", "claims"]
@@ -214,6 +215,20 @@ def add_book_arguments(p):
     b.add_argument("--work-dir", default="work_dirs/budget")
     b.add_argument("--base-iters", type=int, help=argparse.SUPPRESS)    # smoke tests
     b.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)    # smoke tests
+    a = sub.add_parser("ablation", help="which of the authors' choices carry their preset's "
+                       "gain: each left out in turn, on the book's seeds, scored on the "
+                       "tuning split (results/ablation.json, shown by the evaluation chapter)")
+    a.add_argument("--data", default="data/toyvis")
+    a.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
+    a.add_argument("--choices", nargs="+", metavar="NAME",
+                   help="only these choices (objprop.studies.ablation.CHOICES; default all)")
+    a.add_argument("--force", action="store_true",
+                   help="run even where the preset beats its equal-budget control at neither "
+                        "test setting")
+    a.add_argument("--results", default="results")
+    a.add_argument("--work-dir", default="work_dirs", help="where the book's runs are")
+    a.add_argument("--ablation-dir", default="work_dirs/ablation")
+    a.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)    # smoke tests
     return p
 
 
@@ -221,6 +236,18 @@ def run_from_args(args):
     """What ``objprop book`` runs once its flags are parsed."""
     if args.book_command == "variants":
         run_variants(args)
+    elif args.book_command == "ablation":
+        from .studies.ablation import CHOICES, run_ablation
+        unknown = set(args.choices or ()) - {c.name for c in CHOICES}
+        if unknown:
+            raise ObjPropError(f"--choices: unknown {sorted(unknown)}; the choices are "
+                               f"{[c.name for c in CHOICES]}")
+        out = run_ablation(args.data, args.seeds, args.results, args.work_dir,
+                           args.ablation_dir, args.choices, args.force, args.max_videos)
+        print(f"[ablation] {Path(args.results) / 'ablation.json'} written in "
+              f"{out['seconds'] / 60:.1f} min" + ("" if out["beats"] or args.force else
+              "; the preset beats its equal-budget control at neither test setting on the "
+              "tuning split: nothing to attribute"))
     elif args.book_command == "budget":
         from .studies.budget import run_budget
         out = run_budget(args.data, args.seeds, args.multiples, args.methods, args.work_dir,

@@ -1,11 +1,13 @@
 """The evaluation chapter on the page: Table 2 (the paper's rows beside the measured ones, each
 with its training budget),
-its figure, the gain sentence, the split-size sentence and the fidelity rows (from
-``results/evaluation.json`` and ``split_size.json``)."""
+its figure, the gain sentence, the split-size sentence, the fidelity rows (from
+``results/evaluation.json`` and ``split_size.json``), the budget curve (``budget.json``) and
+the attribution of the authors' preset (``ablation.json``)."""
 from .. import paper, roles
 from ..studies.budget import MULTIPLES
 from ..studies.fidelity import FIDELITY_PAIRS
-from ..studies.verdict import LEVEL_TEXT, POWER_TEXT
+from ..studies.verdict import (CONTRADICTED, INCONCLUSIVE, LEVEL_TEXT, POWER_TEXT,
+                               REPRODUCED, UNTESTABLE)
 from ..studies.stats import by_role, mean_std, paired_difference, percent, summary_rows
 
 TABLE2_COLUMNS = [("mAP", "AP"), ("AP@50", "AP50"), ("AP@75", "AP75"), ("AR@1", "AR1"),
@@ -263,3 +265,49 @@ def budget_sentence(budget, book_iters=None):
     return text + (f"By the plateau rule it flattens at {at} iterations; the book trains "
                    f"{book_iters}" + (" (on the plateau)." if book_iters >= at else
                                       f", {at / book_iters:.0f}x short of it."))
+
+
+ABLATION_COLUMNS = [("left out of the preset", "name"), ("acts at", "when"),
+                    (f"its contribution: as released − without it [{LEVEL_TEXT} interval]",
+                     "contribution_text"), ("verdict", "verdict")]
+NO_ABLATION = ("Which of the authors' choices carry their preset's gain has not been measured "
+               "here: `make ablation` leaves each out in turn (retrained from the same "
+               "baseline checkpoint, or re-scored where it acts at test time) on the book's "
+               "seeds and scores them on the tuning split (`results/ablation.json`), and this "
+               "section then shows it.")
+
+
+# what a choice's paired verdict (released − without it) says about that choice
+ABLATION_VERDICTS = {REPRODUCED: "carries part of the gain",
+                     CONTRADICTED: "the preset scores higher without it",
+                     INCONCLUSIVE: "no effect these seeds can detect",
+                     UNTESTABLE: "not measured"}
+
+
+def ablation_rows(ablation):
+    """One row per choice of ``results/ablation.json``."""
+    rows = []
+    for c in ablation["choices"]:
+        d = c.get("contribution")
+        rows.append(dict(name=c["name"], when="training" if c["when"] == "train" else "test",
+                         contribution_text=("same in both configs: nothing to leave out"
+                                            if d is None else format_difference(d)),
+                         verdict="" if d is None else ABLATION_VERDICTS[d["verdict"]]))
+    return rows
+
+
+def ablation_sentence(ablation):
+    """The gap being attributed (the preset against its equal-budget control on the tuning
+    split, at both test settings), and whether the study went on."""
+    parts = [f"at the {where}: {format_difference(d)}" for where, d in ablation["gap"].items()
+             if d]
+    text = ("On the tuning split, the authors' preset as released against its equal-budget "
+            "control: " + "; ".join(parts) + ". ")
+    if not ablation["choices"]:
+        return text + ("It beats the control at neither test setting, so there is no gain to "
+                       "attribute and no choice was left out.")
+    carry = [c["name"] for c in ablation["choices"] if c.get("contribution")
+             and c["contribution"]["verdict"] == REPRODUCED]
+    return text + ("A choice carries part of the gain where the preset without it scores "
+                   "lower across the whole interval: " + (
+                       ", ".join(carry) if carry else "none does at these seeds") + ".")
