@@ -126,3 +126,30 @@ def test_the_authors_preset_is_judged_against_its_equal_budget_control(tmp_path)
 def test_claims_need_the_evaluation_results(tmp_path):
     with pytest.raises(ObjPropError, match="run the evaluation chapter first"):
         claims.require_results(tmp_path)
+
+
+def test_a_data_effect_is_decided_by_its_interval_over_videos_and_seeds(tmp_path):
+    """Less flicker on every seed by the same amount (the seed interval is a point below
+    zero), but the videos disagree: resampled with the seeds, the interval includes zero,
+    and the two must agree."""
+    def shares(per_video):
+        return dict(flicker=dict(sums=list(per_video), counts=[1] * len(per_video)))
+    base = [1.0] * 6
+    ours = [1.0 + d for d in (-0.9, 0.6, -0.8, 0.5, -0.7, 0.4)]    # mean -0.15
+    methods = []
+    for s in range(3):
+        b, o = run(roles.BASELINE, s, 0.4), run(roles.OBJPROP, s, 0.4, flicker=0.85)
+        b["stability_at_score"]["flicker"], o["stability_at_score"]["flicker"] = 1.0, 0.85
+        b["stability_at_score_by_video"], o["stability_at_score_by_video"] = \
+            shares(base), shares(ours)
+        methods += [b, o]
+    row = by_claim(claims.assess(write(tmp_path / "a", methods)), "less flicker")
+    assert row["test"]["low"] == pytest.approx(-0.15) == row["test"]["high"]   # seeds: a point
+    assert row["test"]["data_low"] < 0 < row["test"]["data_high"]
+    assert row["verdict"] == "inconclusive at this budget"
+    assert "videos and seeds resampled" in row["difference"]
+    # without per-video shares (results scored before they were kept) the seeds decide
+    for m in methods:
+        del m["stability_at_score_by_video"]
+    row = by_claim(claims.assess(write(tmp_path / "b", methods)), "less flicker")
+    assert row["verdict"] == "reproduced" and "resampled" not in row["difference"]

@@ -543,3 +543,28 @@ def test_one_track_timeline_counts_what_the_metrics_count():
     from objprop.present.stability import plot_track_timeline
     fig = plot_track_timeline({"first": tl, "second": tl})
     assert len(fig.axes) == 2 and "flicker 2, fragmentation 2" in fig.axes[0].get_title()
+
+
+def test_stability_by_video_adds_up_to_every_average():
+    """Each video's share (sum, count) of every average: over all videos it gives the
+    metric itself, so a bootstrap over videos can re-average any draw."""
+    gt = make_gt([(6, 40, 60), (6, 40, 60), (6, 40, 60)],
+                 [dict(video=1, masks=six_frames([1] * 6)),
+                  dict(video=2, masks=six_frames([1] * 6)),
+                  dict(video=2, masks=six_frames([1] * 6, shift=30)),
+                  dict(video=3, masks=six_frames([1] * 6))])
+    for v, hard in zip(gt["videos"], ({"1": 1, "2": 1}, {"3": 1}, {})):
+        v["hard_frames"] = hard
+    results = [res(six_frames([1, 0, 1, 0, 1, 1]), video=1),
+               res(six_frames([1, 1, 1, 1, 0, 0]), video=2),
+               res(six_frames([1, 1, 1, 1, 1, 1], shift=30), video=2, score=0.3),
+               res(six_frames([0, 0, 1, 1, 1, 1]), video=3)]
+    s = stability_metrics(gt, results, by_video=True)
+    for key, share in s["by_video"].items():
+        assert len(share["sums"]) == len(share["counts"]) == 3
+        if s[key] is not None:
+            assert sum(share["sums"]) / sum(share["counts"]) == pytest.approx(s[key]), key
+    assert s["by_video"]["flicker"]["counts"] == [1, 2, 1]
+    assert "by_video" not in stability_metrics(gt, results)
+    confident = stability_metrics(gt, results, score_thr=0.5, by_video=True)
+    assert confident["by_video"]["missed_frames"]["counts"] == [1, 1, 1]

@@ -170,20 +170,41 @@ def _by_score(dets):
     return [dets[i] for i in _score_order(dets)]
 
 
+# the averaged metrics, and where each video's share of them is kept (``by_video``)
+AVERAGED = ("missed_frames", "flicker", "fragmentation", "jitter")
+RECALLS = (("recall_easy_frames", "easy_hits"), ("recall_hard_frames", "hard_hits"))
+
+
+def _new_acc():
+    return dict(n_gt=0, matched=0, missed_frames=[], flicker=[], fragmentation=[],
+                jitter=[], hard_hits=[], easy_hits=[])
+
+
 def _accumulate(gt, pairs, iou_thr, score_thr=None):
-    acc = dict(n_gt=0, matched=0, missed_frames=[], flicker=[], fragmentation=[],
-               jitter=[], hard_hits=[], easy_hits=[])
+    """One accumulator per video of ``gt`` (in its order)."""
+    accs = []
     for v in gt["videos"]:
         dets = pairs.dt_by_video[v["id"]]
         order = [i for i in _score_order(dets)
                  if score_thr is None or dets[i].score >= score_thr]
+        acc = _new_acc()
         _video_stats(pairs.gt_by_video[v["id"]], [dets[i] for i in order],
                      v.get("hard_frames") or {}, iou_thr, acc,
                      pairs.intersections(v["id"], dets=order))
-    return acc
+        accs.append(acc)
+    return accs
 
 
-def stability_metrics(gt, results, iou_thr=MATCH_IOU, score_thr=None, pairs=None):
+def _merge(accs):
+    out = _new_acc()
+    for acc in accs:
+        for k, v in acc.items():
+            out[k] = out[k] + v
+    return out
+
+
+def stability_metrics(gt, results, iou_thr=MATCH_IOU, score_thr=None, pairs=None,
+                      by_video=False):
     """Temporal-stability metrics of ``results`` (see the module docstring).
 
     Returns ``n_gt_tracks``, ``matched_fraction``, ``missed_frames``, ``flicker``,
@@ -192,21 +213,29 @@ def stability_metrics(gt, results, iou_thr=MATCH_IOU, score_thr=None, pairs=None
     scoring at least that much (then ``score_thr`` is in the output too): what a user who
     shows confident tracks sees, and a number low-score tracks cannot improve. ``pairs``:
     the :class:`~objprop.evaluation.tracks.VideoPairs` of ``gt`` and ``results``, shared
-    with the caller's other metrics.
+    with the caller's other metrics. ``by_video``: also each video's share of every
+    average, ``by_video = {metric: {"sums": [...], "counts": [...]}}`` in ``gt``'s video
+    order, so that the average over any multiset of videos (a bootstrap draw) is
+    ``sum(sums) / sum(counts)`` over it.
     """
     if pairs is None:
         pairs = T.VideoPairs(gt, results if score_thr is None
                              else [r for r in results if r["score"] >= score_thr])
-    acc = _accumulate(gt, pairs, iou_thr, score_thr)
+    accs = _accumulate(gt, pairs, iou_thr, score_thr)
+    acc = _merge(accs)
     out = dict(n_gt_tracks=acc["n_gt"],
                matched_fraction=acc["matched"] / acc["n_gt"] if acc["n_gt"] else None,
-               **{k: _mean(acc[k]) for k in
-                  ("missed_frames", "flicker", "fragmentation", "jitter")})
-    if any(v.get("hard_frames") for v in gt["videos"]):
-        out["recall_easy_frames"] = _mean(acc["easy_hits"])
-        out["recall_hard_frames"] = _mean(acc["hard_hits"])
+               **{k: _mean(acc[k]) for k in AVERAGED})
+    hard = any(v.get("hard_frames") for v in gt["videos"])
+    if hard:
+        out.update({name: _mean(acc[key]) for name, key in RECALLS})
     if score_thr is not None:
         out["score_thr"] = score_thr
+    if by_video:
+        keys = [(k, k) for k in AVERAGED] + (list(RECALLS) if hard else [])
+        out["by_video"] = {name: dict(sums=[float(np.sum(a[key])) for a in accs],
+                                      counts=[len(a[key]) for a in accs])
+                           for name, key in keys}
     return out
 
 

@@ -19,7 +19,8 @@ from ..paper import TABLE1 as PAPER_TABLE1
 from ..studies import verdict as rule
 from ..studies.oracle import added_gains
 from ..studies.scoring import STABILITY_SCORE_THR
-from ..studies.stats import in_points, paired_difference
+from ..studies.stats import (in_points, paired_by_video, paired_difference,
+                             video_seed_bootstrap)
 from ..studies.store import load_json
 from ..tables import markdown_table
 
@@ -30,7 +31,12 @@ RULE = (f"**reproduced**: the {rule.LEVEL_TEXT} interval of the mean paired diff
         f"zero on the other side; **inconclusive at this budget**: it includes zero (one "
         f"seed gives no interval), and the table says the smallest effect the seeds could "
         f"have detected ({rule.POWER_TEXT} power at the measured spread of the differences) and how many "
-        f"seeds would detect the paper's effect; **untestable here**: it needs data or runs "
+        f"seeds would detect the paper's effect. A data effect (temporal stability, "
+        f"filling) is reproduced or contradicted only where a second interval agrees, a "
+        f"bootstrap that resamples the videos and the seeds together (the same videos for "
+        f"both sides): the seed interval alone holds the split fixed, and the bootstrap "
+        f"alone, with three seeds, calls A/A comparisons different too often (the chapter "
+        f"measures both); **untestable here**: it needs data or runs "
         f"this book does not have. The single-model oracle study is judged by the paper's "
         f"ordering. Overhead: reproduced when every one of the interleaved timing rounds "
         f"is at most {OVERHEAD_LIMIT:.2f}x the baseline's time per frame, contradicted when "
@@ -69,15 +75,28 @@ def _interval_text(t, unit, digits=1):
     return (f"{f.format(t['mean'])}{unit} [{f.format(t['low'])}, {f.format(t['high'])}]")
 
 
+def _data_interval(measured, a, b, key, field, scale=1.0):
+    """The interval of a data effect over videos and seeds resampled
+    (:func:`objprop.studies.stats.video_seed_bootstrap`), None without per-video shares."""
+    shares = paired_by_video(measured, a, b, key, field)
+    return None if shares is None else video_seed_bootstrap(shares[1], shares[2],
+                                                            scale=scale)
+
+
 def _paired_row(claim, paper, chapter, d, unit, label, direction=+1, paper_effect=None,
-                digits=1, describe=""):
-    """A claim judged by the paired rule on ``d`` (a paired difference, or None)."""
+                digits=1, describe="", data=None):
+    """A claim judged by the paired rule on ``d`` (a paired difference, or None). ``data``:
+    for a data effect, its interval with videos and seeds resampled, which must agree
+    (:func:`objprop.studies.verdict.data_effect_verdict`)."""
     row = dict(claim=claim, paper=paper, chapter=chapter, label=label, unit=unit.strip())
     if d is None:
         return dict(row, evidence="not measured", difference="—", seeds=0,
                     verdict=rule.UNTESTABLE)
     t = rule.assess_difference(d["per_seed"], direction, paper_effect)
     t.update(direction=direction, unit=unit.strip())
+    if data is not None:
+        t.update(data_low=data[0], data_high=data[1],
+                 verdict=rule.data_effect_verdict(d["per_seed"], data, direction))
     evidence = describe + ", ".join(f"{x:+.{digits}f}" for x in d["per_seed"])
     if t["verdict"] == rule.INCONCLUSIVE and t["detectable"] is not None:
         evidence += (f"; detectable at {rule.POWER_TEXT} power: {t['detectable']:.{digits}f}{unit}")
@@ -85,7 +104,11 @@ def _paired_row(claim, paper, chapter, d, unit, label, direction=+1, paper_effec
             need = t["seeds_for_paper"]
             evidence += (f"; the paper's effect ({paper_effect:+.{digits}f}{unit} here) needs "
                          + (f"{need} seeds" if need else f"more than {rule.MAX_SEEDS} seeds"))
-    return dict(row, evidence=evidence, difference=_interval_text(t, unit, digits),
+    difference = _interval_text(t, unit, digits)
+    if data is not None:
+        f = f"{{:+.{digits}f}}"
+        difference += f"; videos and seeds resampled [{f.format(data[0])}, {f.format(data[1])}]"
+    return dict(row, evidence=evidence, difference=difference,
                 seeds=len(d["seeds"]), verdict=t["verdict"], test=t)
 
 
@@ -131,6 +154,8 @@ def assess(results_dir="results"):
             f"Propagation makes tracks temporally stable: {claim}",
             "qualitative: Figures 1 and 4", "Temporal stability", d, "",
             f"{name}: ObjProp − MaskTrack R-CNN", direction=-1, digits=3,
+            data=d and _data_interval(measured, roles.OBJPROP, roles.BASELINE, key,
+                                      "stability_at_score"),
             describe=f"results scoring ≥ {STABILITY_SCORE_THR}, "
             + (f"{d['b_mean']:.3f} → {d['a_mean']:.3f}, " if d else "") + "by seed: "))
 
@@ -140,6 +165,8 @@ def assess(results_dir="results"):
         "Filling recovers instances the detector misses",
         "qualitative (Sec. 2.2 *Inference*, Figure 4)", "Propagation, Temporal stability",
         in_points(d) if d else None, " points", "hard-frame recall: filling on − off",
+        data=d and _data_interval(measured, roles.OBJPROP, roles.OBJPROP_NO_FILL,
+                                  "recall_hard_frames", "stability", scale=100),
         describe="hard-frame recall, filling on − off (same weights), by seed: "))
 
     rows.append(_overhead_row(_load(results_dir, "timing")))
@@ -230,6 +257,10 @@ def plot_forest(rows):
             mid, low, high, ref, paper = q["median"], q["low"], q["high"], 1.0, q["limit"]
         if low is not None:
             ax.plot([low, high], [0, 0], color=color, lw=3, solid_capstyle="butt")
+        data = (r.get("test", {}).get("data_low"), r.get("test", {}).get("data_high"))
+        if data[0] is not None:
+            ax.plot(list(data), [-0.3, -0.3], color=color, lw=1.2)
+            ax.set_ylim(-0.6, 0.4)
         ax.plot([mid], [0], "o", color=color)
         ax.axvline(ref, color="black", lw=0.8)
         if paper is not None:
@@ -237,11 +268,12 @@ def plot_forest(rows):
         ax.set_yticks([])
         ax.set_title(f"{r['label']} — {r['verdict']}", fontsize=8, loc="left")
         ax.tick_params(labelsize=7)
-        span = [v for v in (low, high, mid, ref, paper) if v is not None]
+        span = [v for v in (low, high, mid, ref, paper, *data) if v is not None]
         pad = 0.15 * (max(span) - min(span) or 1.0)
         ax.set_xlim(min(span) - pad, max(span) + pad)
-    fig.suptitle(f"Paired differences over seeds (line: {rule.LEVEL_TEXT} interval; black: no "
-                 f"effect; blue dashes: the paper's effect or limit)", fontsize=8)
+    fig.suptitle(f"Paired differences over seeds (thick line: {rule.LEVEL_TEXT} interval over "
+                 f"seeds; thin line below: videos and seeds resampled, for data effects; "
+                 f"black: no effect; blue dashes: the paper's effect or limit)", fontsize=8)
     fig.tight_layout()
     return fig
 

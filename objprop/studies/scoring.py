@@ -38,17 +38,21 @@ def load_split(config, data_root, split="valid", checkpoint=None, cfg_options=No
 def score(gt, results, per_category=True):
     """The one score of a results list: the 12 YouTube-VIS stats (``stats``), per-category
     AP, the temporal-stability metrics on all results and on those scoring at least
-    :data:`STABILITY_SCORE_THR`, and the number of filled instance-frames (one set of
+    :data:`STABILITY_SCORE_THR` (each also by video, ``*_by_video``), and the number of filled instance-frames (one set of
     per-frame intersections for all of them)."""
     from ..evaluation import stability_metrics, ytvis_evaluate
     from ..evaluation.tracks import VideoPairs
     pairs = VideoPairs(gt, results)
     metrics = ytvis_evaluate(gt, results, per_category=per_category, pairs=pairs)
+    stability = stability_metrics(gt, results, pairs=pairs, by_video=True)
+    confident = stability_metrics(gt, results, pairs=pairs, score_thr=STABILITY_SCORE_THR,
+                                  by_video=True)
     return dict(stats={k: v for k, v in metrics.items() if k != "per_category_AP"},
                 per_category_AP=metrics.get("per_category_AP", {}),
-                stability=stability_metrics(gt, results, pairs=pairs),
-                stability_at_score=stability_metrics(gt, results, pairs=pairs,
-                                                     score_thr=STABILITY_SCORE_THR),
+                stability=stability, stability_at_score=confident,
+                # each video's share of every stability average: claims resample videos
+                stability_by_video=stability.pop("by_video"),
+                stability_at_score_by_video=confident.pop("by_video"),
                 filled_frames=int(sum(sum(r.get("filled", [])) for r in results)))
 
 

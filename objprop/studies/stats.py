@@ -65,6 +65,71 @@ def paired_difference(measured, a, b, key="AP", value=percent):
                 low=low, high=high, a_mean=ma, a_std=sa, b_mean=mb, b_std=sb)
 
 
+def paired_by_video(measured, a, b, key, field="stability"):
+    """Role ``a``'s and ``b``'s per-video shares of stability metric ``key``
+    (``<field>_by_video``, as :func:`objprop.studies.scoring.score` keeps them) on every
+    training seed both have, in the same seed order: ``(seeds, a_shares, b_shares)``; None
+    where they share none or a run lacks them (scored before they were kept)."""
+    runs = by_role(measured)
+    by = f"{field}_by_video"
+    ra = {r.get("seed"): r.get(by, {}).get(key) for r in runs.get(a, [])}
+    rb = {r.get("seed"): r.get(by, {}).get(key) for r in runs.get(b, [])}
+    seeds = [s for s in ra if s in rb and ra[s] and rb[s]]
+    return (seeds, [ra[s] for s in seeds], [rb[s] for s in seeds]) if seeds else None
+
+
+def video_seed_bootstrap(a, b, draws=4000, level=None, seed=0, scale=1.0):
+    """The interval of a data effect with both of its sources of variation resampled. ``a``,
+    ``b``: per training seed (paired, same order) one metric's ``{"sums", "counts"}`` by
+    video (same videos, :func:`objprop.evaluation.stability_metrics` ``by_video``). Each
+    draw takes the seeds with replacement and the videos with replacement, the same videos
+    for every seed and both sides (the comparison stays paired), and the mean over the
+    drawn seeds of ``a``'s average over the drawn videos minus ``b``'s. Returns ``(low,
+    high)``, the percentile interval at ``level`` (default the verdict's), times ``scale``;
+    a draw whose videos hold none of the metric's cases is left out."""
+    import numpy as np
+    from .verdict import LEVEL
+    level = LEVEL if level is None else level
+    rng = np.random.default_rng(seed)
+    sa, ca, sb, cb = (np.array([x[k] for x in side], float)
+                      for side in (a, b) for k in ("sums", "counts"))
+    n_seeds, n_videos = sa.shape
+    weights = rng.multinomial(n_videos, np.full(n_videos, 1 / n_videos), size=draws)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = (weights @ sa.T) / (weights @ ca.T) - (weights @ sb.T) / (weights @ cb.T)
+    picks = rng.integers(0, n_seeds, (draws, n_seeds))
+    d = np.take_along_axis(diff, picks, axis=1).mean(axis=1)
+    d = d[np.isfinite(d)]
+    q = (1 - level) / 2
+    return float(scale * np.quantile(d, q)), float(scale * np.quantile(d, 1 - q))
+
+
+def data_effect_aa_rates(n_seeds=3, n_videos=40, sims=200, draws=500, video_sd=0.2,
+                         seed_sd=0.05, noise_sd=0.1, rng=0):
+    """How often each way of deciding a data effect calls an A/A comparison different:
+    two runs of the same method on ``n_seeds`` seeds each, scored on the same
+    ``n_videos`` (each video has its own difficulty, each seed moves every video, and every
+    score its own noise). Returns the share of ``sims`` comparisons called different by the
+    videos-and-seeds bootstrap alone (``bootstrap``), the seed interval alone (``seeds``) and
+    the rule the claims use, both together (``both``,
+    :func:`objprop.studies.verdict.data_effect_verdict`)."""
+    import numpy as np
+    from .verdict import INCONCLUSIVE, data_effect_verdict, interval_verdict, verdict
+    gen = np.random.default_rng(rng)
+    hits = dict(bootstrap=0, seeds=0, both=0)
+    for i in range(sims):
+        difficulty = gen.normal(0.5, video_sd, n_videos)
+        sides = [[difficulty + gen.normal(0, seed_sd) + gen.normal(0, noise_sd, n_videos)
+                  for _ in range(n_seeds)] for _ in range(2)]
+        a, b = ([dict(sums=list(x), counts=[1] * n_videos) for x in side] for side in sides)
+        diffs = [float(np.mean(x) - np.mean(y)) for x, y in zip(*sides)]
+        data = video_seed_bootstrap(a, b, draws=draws, seed=i)
+        hits["bootstrap"] += interval_verdict(*data) != INCONCLUSIVE
+        hits["seeds"] += verdict(diffs) != INCONCLUSIVE
+        hits["both"] += data_effect_verdict(diffs, data) != INCONCLUSIVE
+    return {k: v / sims for k, v in hits.items()}
+
+
 def in_points(d):
     """A paired difference of fractions, in percentage points."""
     scale = (lambda v: None if v is None else 100 * v)

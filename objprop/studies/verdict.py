@@ -100,6 +100,22 @@ def verdict(diffs, direction=+1, level=LEVEL):
     if diffs is None or len(diffs) == 0:
         return UNTESTABLE
     _, low, high = interval(diffs, level)
+    return interval_verdict(low, high, direction)
+
+
+def data_effect_verdict(diffs, data_interval, direction=+1, level=LEVEL):
+    """A data effect's verdict: reproduced (or contradicted) only where the seed interval
+    and the interval with videos and seeds resampled
+    (:func:`objprop.studies.stats.video_seed_bootstrap`) both exclude zero on that side.
+    Either alone is not enough: the seed interval holds the split fixed, and the bootstrap,
+    with a handful of seeds, calls an A/A comparison different far more often than its
+    level says (:func:`objprop.studies.stats.data_effect_aa_rates`)."""
+    by_seeds = verdict(diffs, direction, level)
+    return by_seeds if interval_verdict(*data_interval, direction) == by_seeds else INCONCLUSIVE
+
+
+def interval_verdict(low, high, direction=+1):
+    """The verdict an interval gives (None: no interval, inconclusive)."""
     if low is None:
         return INCONCLUSIVE
     low, high = sorted((direction * low, direction * high))
