@@ -10,11 +10,12 @@ import torch
 from objprop.gpu_check import agreement, compare_frames
 
 
-def _frame(ids, boxes, h=20, w=30):
+def _frame(ids, boxes, h=20, w=30, scores=None):
     masks = np.zeros((len(ids), h, w), bool)
     for k, (x1, y1, x2, y2) in enumerate(boxes):
         masks[k, y1:y2, x1:x2] = True
-    return dict(track_ids=list(ids), masks=masks)
+    return dict(track_ids=list(ids), masks=masks,
+                scores=np.array(scores if scores is not None else [0.9] * len(ids)))
 
 
 def test_agreement_is_the_mask_iou_and_one_when_both_are_empty():
@@ -35,18 +36,40 @@ def test_compare_frames_accepts_the_same_frames_in_another_instance_order():
     assert out["problems"] == [] and out["instances"] == 3 and out["min_iou"] == 1.0
 
 
-def test_compare_frames_reports_other_ids_small_overlap_and_missing_frames():
+def test_compare_frames_accepts_tracks_named_differently_but_not_swapped():
+    """Ids are names in order of creation: a run that created one more track earlier names
+    the later ones differently. The same tracks means a correspondence that holds."""
+    a = {(0, 0): _frame([1, 2], [(0, 0, 10, 10), (12, 5, 20, 15)]),
+         (0, 1): _frame([1, 2], [(0, 0, 10, 10), (12, 5, 20, 15)])}
+    renamed = {(0, 0): _frame([1, 3], [(0, 0, 10, 10), (12, 5, 20, 15)]),
+               (0, 1): _frame([1, 3], [(0, 0, 10, 10), (12, 5, 20, 15)])}
+    assert compare_frames(a, renamed)["problems"] == []
+    swapped = {(0, 0): _frame([1, 3], [(0, 0, 10, 10), (12, 5, 20, 15)]),
+               (0, 1): _frame([3, 1], [(0, 0, 10, 10), (12, 5, 20, 15)])}
+    text = "\n".join(compare_frames(a, swapped, names=("GPU", "CPU"))["problems"])
+    assert "video 0 frame 1: GPU track 1 pairs with CPU track 3, earlier with 1" in text
+
+
+def test_compare_frames_reports_small_overlap_lone_instances_and_missing_frames():
     a = {(0, 0): _frame([1, 2], [(0, 0, 10, 10), (12, 5, 20, 15)]),
          (0, 1): _frame([1], [(0, 0, 10, 10)]),
          (0, 2): _frame([], [])}
-    b = {(0, 0): _frame([1, 3], [(0, 0, 10, 10), (12, 5, 20, 15)]),
-         (0, 1): _frame([1], [(0, 0, 10, 9)])}            # IoU 0.9
-    out = compare_frames(a, b, min_iou=0.99)
+    b = {(0, 0): _frame([1], [(0, 0, 10, 10)]),                     # track 2 only on a
+         (0, 1): _frame([1], [(0, 0, 10, 9)])}                       # IoU 0.9
+    out = compare_frames(a, b, min_iou=0.99, score_thr=0.05, names=("GPU", "CPU"))
     text = "\n".join(out["problems"])
     assert "different frames" in text and "(0, 2)" in text
-    assert "track ids [1, 2] vs [1, 3]" in text
-    assert "track 1: mask IoU 0.900" in text
-    assert len(out["problems"]) == 3
+    assert "video 0 frame 0: track 2 only on the GPU run (score 0.900)" in text
+    assert "video 0 frame 1 GPU track 1: mask IoU 0.900 < 0.99" in text
+    assert len(out["problems"]) == 3 and out["borderline"] == 0
+
+
+def test_a_lone_instance_at_the_score_threshold_is_borderline_not_a_failure():
+    a = {(0, 0): _frame([1, 2], [(0, 0, 10, 10), (12, 5, 20, 15)], scores=[0.9, 0.052])}
+    b = {(0, 0): _frame([1], [(0, 0, 10, 10)], scores=[0.9])}
+    out = compare_frames(a, b, score_thr=0.05)
+    assert out["problems"] == [] and out["borderline"] == 1 and out["instances"] == 1
+    assert compare_frames(a, b, score_thr=0.05, margin=0.001)["problems"]   # outside it
 
 
 def test_the_check_runs_inference_through_the_real_online_path(toyvis_small):
