@@ -1,6 +1,7 @@
 """Loading mmdet-style configs, re-pointed at a data folder and split, with
 ``--cfg-options`` parsed as mmcv parses them."""
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -78,7 +79,9 @@ def load_config(config, data_root=None, cfg_options=None, train_split=None, test
         raise ObjPropError(f"not a detector config: no {' or '.join(missing)} (a config "
                            f"under configs/ inherits them from configs/_base_/)", path=config)
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        # a copy: mmcv's merge pops each value's _delete_ key, which would change the
+        # caller's options for the next config loaded with them
+        cfg.merge_from_dict(copy.deepcopy(dict(cfg_options)))
     if data_root is not None:
         for key, split in (("train", train_split or "train"), ("val", test_split or "valid"),
                            ("test", test_split or "valid")):

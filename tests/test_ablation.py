@@ -105,3 +105,14 @@ def test_the_page_states_the_gap_then_what_each_choice_carries():
     assert "nothing to attribute" not in text
     none = show.ablation_sentence(dict(out, choices=[]))
     assert "no gain to attribute" in none
+
+
+def test_options_that_replace_a_whole_part_can_be_used_again(configs):
+    """mmcv pops ``_delete_`` from the options it merges: the same options, loaded twice
+    (one seed after another), must replace the filler both times."""
+    paper, authors = configs
+    filling = next(c for c in ablation.CHOICES if c.fill)
+    options = ablation.revert_options(filling, paper, authors)
+    for _ in range(2):
+        prop = load_config(AUTHORS, cfg_options=options).model.test_cfg.prop
+        assert prop.to_dict() == paper.model.test_cfg.prop.to_dict()
