@@ -199,7 +199,7 @@ def _merge(accs):
     out = _new_acc()
     for acc in accs:
         for k, v in acc.items():
-            out[k] = out[k] + v
+            out[k] += v     # counts add, lists extend (in place: out's lists are its own)
     return out
 
 

@@ -130,14 +130,13 @@ def _configs():
 
 
 def _paired(rows, a, b):
-    """``a`` − ``b`` in mAP, seed by seed, with its interval and verdict (> 0: a is better)."""
+    """``a`` − ``b`` in mAP, seed by seed (:func:`objprop.studies.stats.paired_difference`
+    over the variants), with its verdict (> 0: a is better)."""
+    from .stats import paired_difference
     from .verdict import assess_difference
-    by = {(r["variant"], r["seed"]): r["AP"] for r in rows}
-    seeds = sorted(s for (v, s) in by if v == a and (b, s) in by)
-    diffs = [by[a, s] - by[b, s] for s in seeds]
-    if not diffs:
-        return None
-    return dict(assess_difference(diffs), seeds=seeds, per_seed=diffs)
+    d = paired_difference([dict(r, role=r["variant"]) for r in rows], a, b,
+                          value=lambda r, key: r[key])
+    return None if d is None else dict(d, **assess_difference(d["per_seed"]))
 
 
 def run_ablation(data_root, seeds, results_dir="results", work_dir="work_dirs",
