@@ -100,3 +100,16 @@ def test_gpu_check_refuses_in_one_line_without_a_gpu(tmp_path):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "--check-gpu: no CUDA GPU visible" in lines[0], run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_the_fp32_switch_restores_torch_defaults():
+    """The comparison turns TF32 off for the GPU's inference and leaves torch's switches as
+    they were afterwards, also when the inference raises."""
+    from objprop.gpu_check import _tf32
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    with pytest.raises(RuntimeError):
+        with _tf32(not before[0]):
+            assert torch.backends.cudnn.allow_tf32 is (not before[0])
+            assert torch.backends.cuda.matmul.allow_tf32 is (not before[0])
+            raise RuntimeError("inference failed")
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
