@@ -387,6 +387,25 @@ def test_two_tracks_splitting_an_object_fragment_it():
     assert s["flicker"] == 0
 
 
+def test_consecutive_ious_are_pycocotools_iou_pair_by_pair():
+    """The jitter's frame-to-frame IoUs (one RLE merge call per track) equal
+    ``pycocotools.mask.iou`` called pair by pair, as the metric first did, to the last bit;
+    0 where either mask is empty."""
+    import pycocotools.mask as mask_utils
+    from objprop.evaluation.stability import _consecutive_ious
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        n = int(rng.integers(2, 12))
+        masks = [rng.random((24, 30)) < rng.uniform(0, 0.6) if rng.random() > 0.2
+                 else np.zeros((24, 30), bool) for _ in range(n)]
+        track = tracks.make_track(enc(masks), 24, 30)
+        frames = np.arange(n - 1)
+        expected = [float(mask_utils.iou([track.rles[t]], [track.rles[t + 1]], [0])[0, 0])
+                    if track.areas[t] > 0 and track.areas[t + 1] > 0 else 0.0
+                    for t in frames]
+        assert _consecutive_ious(track, frames).tolist() == expected
+
+
 def test_jitter_compares_frame_to_frame_change_with_the_ground_truth():
     # the object stands still (IoU 1 between frames), the prediction moves 2 px and back
     b = box(10, 10, 10, 10)

@@ -48,33 +48,39 @@ def _metrics():
     except ImportError as exc:
         raise ObjPropError(f"the tracking metrics need trackeval ({exc}); `make setup` "
                            f"installs it")
-    from .hota_vectorized import VectorizedHOTA
+    from .hota_vectorized import VectorizedHOTA, VectorizedIdentity
     quiet = dict(PRINT_CONFIG=False)
     return {"HOTA": VectorizedHOTA(quiet), "CLEAR": trackeval.metrics.CLEAR(quiet),
-            "Identity": trackeval.metrics.Identity(quiet)}
+            "Identity": VectorizedIdentity(quiet)}
 
 
 def sequence_data(dets, gts, n_frames, inter):
     """TrackEval's per-sequence input for one category of one video: detections per frame
     (tracks with a mask there), ids relabelled 0..n-1 over the tracks that appear, and the
-    (G_t, D_t) mask IoUs from ``inter``, the (F, D, G) intersections."""
+    (G_t, D_t) mask IoUs from ``inter``, the (F, D, G) intersections; under ``dense`` the
+    same as one (F, G, D) array with the presence of each id per frame
+    (:func:`~objprop.evaluation.hota_vectorized.dense_sequence`), which the vectorised
+    metrics read. The IoUs of all frames are computed at once; only the per-frame lists,
+    which TrackEval's CLEAR reads, are cut out frame by frame."""
     d_present = np.stack([d.present for d in dets]) if dets else np.zeros((0, n_frames), bool)
     g_present = np.stack([g.present for g in gts]) if gts else np.zeros((0, n_frames), bool)
-    d_ids = np.cumsum(d_present.any(1)) - 1   # relabel: tracks that appear, in order
-    g_ids = np.cumsum(g_present.any(1)) - 1
+    d_keep, g_keep = d_present.any(1), g_present.any(1)   # relabel: tracks that appear
+    d_areas = np.stack([d.areas for d in dets])[d_keep].T if dets else np.zeros((n_frames, 0))
+    g_areas = np.stack([g.areas for g in gts])[g_keep].T if gts else np.zeros((n_frames, 0))
+    d_on, g_on = d_present[d_keep].T, g_present[g_keep].T                 # (F, D), (F, G)
+    i = np.swapaxes(inter[:, d_keep][:, :, g_keep], 1, 2)                # (F, G, D)
+    union = g_areas[:, :, None] + d_areas[:, None, :] - i
+    sim = np.divide(i, union, out=np.zeros_like(i),
+                    where=(union > 0) & g_on[:, :, None] & d_on[:, None, :])
     data = dict(num_timesteps=n_frames, gt_ids=[], tracker_ids=[], similarity_scores=[],
-                num_gt_ids=int(g_present.any(1).sum()),
-                num_tracker_ids=int(d_present.any(1).sum()),
-                num_gt_dets=int(g_present.sum()), num_tracker_dets=int(d_present.sum()))
+                num_gt_ids=int(g_keep.sum()), num_tracker_ids=int(d_keep.sum()),
+                num_gt_dets=int(g_on.sum()), num_tracker_dets=int(d_on.sum()),
+                dense=(sim, g_on, d_on))
     for t in range(n_frames):
-        di, gi = np.flatnonzero(d_present[:, t]), np.flatnonzero(g_present[:, t])
-        i = inter[t][np.ix_(di, gi)].T                     # (G_t, D_t)
-        union = (np.array([gts[j].areas[t] for j in gi])[:, None]
-                 + np.array([dets[k].areas[t] for k in di])[None, :] - i)
-        data["gt_ids"].append(g_ids[gi])
-        data["tracker_ids"].append(d_ids[di])
-        data["similarity_scores"].append(
-            np.divide(i, union, out=np.zeros_like(i), where=union > 0))
+        gi, di = np.flatnonzero(g_on[t]), np.flatnonzero(d_on[t])
+        data["gt_ids"].append(gi)
+        data["tracker_ids"].append(di)
+        data["similarity_scores"].append(sim[t][np.ix_(gi, di)])
     return data
 
 

@@ -45,12 +45,20 @@ def flicker_count(on):
 
 
 def _consecutive_ious(track, frames):
-    """IoU of ``track``'s masks at frames t and t+1 for each t in ``frames``."""
+    """IoU of ``track``'s masks at frames t and t+1 for each t in ``frames``: the
+    intersection as the area of pycocotools' RLE merge, one call for all pairs (the same
+    integers ``mask.iou`` divides, a third of its time called pair by pair); 0 where either
+    mask is empty."""
     import pycocotools.mask as mask_utils
-    return np.array([float(np.asarray(mask_utils.iou([track.rles[t]], [track.rles[t + 1]],
-                                                     [0])).ravel()[0]) if
-                     track.areas[t] > 0 and track.areas[t + 1] > 0 else 0.0
-                     for t in frames])
+    frames = np.asarray(frames, dtype=int)
+    both = (track.areas[frames] > 0) & (track.areas[frames + 1] > 0)
+    out = np.zeros(len(frames))
+    if both.any():
+        t = frames[both]
+        i = mask_utils.area([mask_utils.merge([track.rles[f], track.rles[f + 1]],
+                                              intersect=True) for f in t]).astype(float)
+        out[both] = i / (track.areas[t] + track.areas[t + 1] - i)
+    return out
 
 
 def _jitter(det, gt):
