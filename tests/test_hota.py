@@ -118,36 +118,51 @@ def random_sequence(rng, n_frames, n_gt, n_dt):
     return data
 
 
-def test_vectorised_identity_is_trackevals_identity():
+@pytest.mark.parametrize("name", ["Identity", "CLEAR"])
+def test_vectorised_identity_and_clear_are_trackevals(name):
     import trackeval
-    from objprop.evaluation.hota_vectorized import VectorizedIdentity
-    ours, theirs = VectorizedIdentity(dict(PRINT_CONFIG=False)), trackeval.metrics.Identity(
-        dict(PRINT_CONFIG=False))
+    from objprop.evaluation import hota_vectorized
+    quiet = dict(PRINT_CONFIG=False)
+    ours = getattr(hota_vectorized, f"Vectorized{name}")(quiet)
+    theirs = getattr(trackeval.metrics, name)(quiet)
     rng = np.random.default_rng(1)
     for f, g, d in [(rng.integers(1, 25), rng.integers(1, 12), rng.integers(1, 12))
-                    for _ in range(150)] + [(10, 3, 0), (10, 0, 3), (1, 1, 1), (30, 12, 12)]:
+                    for _ in range(150)] + [(10, 3, 0), (10, 0, 3), (1, 1, 1), (30, 12, 12)] \
+            + [(25, 1, 1)] * 10 + [(25, 1, 2), (25, 2, 1)] * 5:   # one id a side: own path
         data = random_sequence(rng, int(f), int(g), int(d))
+        if g == 0:
+            data.update(num_gt_dets=0)
+        if d == 0:
+            data.update(num_tracker_dets=0)
         a, b = ours.eval_sequence(data), theirs.eval_sequence(data)
         assert a.keys() == b.keys()
         for field in b:
             assert a[field] == pytest.approx(b[field], rel=1e-12, abs=1e-15), field
 
 
-def test_sequence_data_dense_arrays_match_its_frame_lists():
-    """The (F, G, D) similarities the vectorised metrics read are the per-frame lists
-    TrackEval's CLEAR reads, scattered: the two views of one sequence cannot drift."""
-    from objprop.evaluation.hota import sequence_data
+def test_sequence_data_is_trackevals_input():
+    """The dense sequence the vectorised metrics read is TrackEval's per-frame lists,
+    scattered, and TrackEval's own classes on those lists give the same numbers."""
+    import trackeval
+    from objprop.evaluation.hota import _metrics, frame_lists, sequence_data
     from objprop.evaluation.hota_vectorized import dense_sequence
     from objprop.evaluation.tracks import VideoPairs
+    quiet = dict(PRINT_CONFIG=False)
+    theirs = {"HOTA": trackeval.metrics.HOTA(quiet), "CLEAR": trackeval.metrics.CLEAR(quiet),
+              "Identity": trackeval.metrics.Identity(quiet)}
     gt, results = case()
     pairs = VideoPairs(gt, results)
     checked = 0
     for vid, dets in pairs.dt_by_video.items():
         gts = pairs.gt_by_video[vid]
         data = sequence_data(dets, gts, pairs.n_frames[vid], pairs.intersections(vid))
-        lists = {k: v for k, v in data.items() if k != "dense"}
+        lists = {k: v for k, v in frame_lists(data).items() if k != "dense"}
         for ours, scattered in zip(data["dense"], dense_sequence(lists)):
             np.testing.assert_array_equal(ours, scattered)
+        for name, metric in _metrics().items():
+            a, b = metric.eval_sequence(data), theirs[name].eval_sequence(lists)
+            for field in b:
+                assert np.allclose(a[field], b[field], rtol=1e-12, atol=1e-15), (name, field)
         checked += int(data["num_gt_dets"] > 0 and data["num_tracker_dets"] > 0)
     assert checked > 0
 

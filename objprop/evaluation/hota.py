@@ -48,20 +48,18 @@ def _metrics():
     except ImportError as exc:
         raise ObjPropError(f"the tracking metrics need trackeval ({exc}); `make setup` "
                            f"installs it")
-    from .hota_vectorized import VectorizedHOTA, VectorizedIdentity
+    from .hota_vectorized import VectorizedCLEAR, VectorizedHOTA, VectorizedIdentity
     quiet = dict(PRINT_CONFIG=False)
-    return {"HOTA": VectorizedHOTA(quiet), "CLEAR": trackeval.metrics.CLEAR(quiet),
+    return {"HOTA": VectorizedHOTA(quiet), "CLEAR": VectorizedCLEAR(quiet),
             "Identity": VectorizedIdentity(quiet)}
 
 
 def sequence_data(dets, gts, n_frames, inter):
-    """TrackEval's per-sequence input for one category of one video: detections per frame
-    (tracks with a mask there), ids relabelled 0..n-1 over the tracks that appear, and the
-    (G_t, D_t) mask IoUs from ``inter``, the (F, D, G) intersections; under ``dense`` the
-    same as one (F, G, D) array with the presence of each id per frame
-    (:func:`~objprop.evaluation.hota_vectorized.dense_sequence`), which the vectorised
-    metrics read. The IoUs of all frames are computed at once; only the per-frame lists,
-    which TrackEval's CLEAR reads, are cut out frame by frame."""
+    """TrackEval's per-sequence input for one category of one video, dense: ids relabelled
+    0..n-1 over the tracks that appear, and under ``dense`` the (F, G, D) mask IoUs from
+    ``inter`` (the (F, D, G) intersections) with each id's presence per frame, which the
+    vectorised metrics read (:func:`~objprop.evaluation.hota_vectorized.dense_sequence`:
+    the same content as TrackEval's per-frame lists, which are not built)."""
     d_present = np.stack([d.present for d in dets]) if dets else np.zeros((0, n_frames), bool)
     g_present = np.stack([g.present for g in gts]) if gts else np.zeros((0, n_frames), bool)
     d_keep, g_keep = d_present.any(1), g_present.any(1)   # relabel: tracks that appear
@@ -72,16 +70,22 @@ def sequence_data(dets, gts, n_frames, inter):
     union = g_areas[:, :, None] + d_areas[:, None, :] - i
     sim = np.divide(i, union, out=np.zeros_like(i),
                     where=(union > 0) & g_on[:, :, None] & d_on[:, None, :])
-    data = dict(num_timesteps=n_frames, gt_ids=[], tracker_ids=[], similarity_scores=[],
-                num_gt_ids=int(g_keep.sum()), num_tracker_ids=int(d_keep.sum()),
-                num_gt_dets=int(g_on.sum()), num_tracker_dets=int(d_on.sum()),
-                dense=(sim, g_on, d_on))
-    for t in range(n_frames):
+    return dict(num_timesteps=n_frames, num_gt_ids=int(g_keep.sum()),
+                num_tracker_ids=int(d_keep.sum()), num_gt_dets=int(g_on.sum()),
+                num_tracker_dets=int(d_on.sum()), dense=(sim, g_on, d_on))
+
+
+def frame_lists(data):
+    """TrackEval's per-frame lists (``gt_ids``, ``tracker_ids``, ``similarity_scores``) of a
+    dense sequence: what TrackEval's own metric classes read."""
+    sim, g_on, d_on = data["dense"]
+    out = dict(gt_ids=[], tracker_ids=[], similarity_scores=[])
+    for t in range(data["num_timesteps"]):
         gi, di = np.flatnonzero(g_on[t]), np.flatnonzero(d_on[t])
-        data["gt_ids"].append(gi)
-        data["tracker_ids"].append(di)
-        data["similarity_scores"].append(sim[t][np.ix_(gi, di)])
-    return data
+        out["gt_ids"].append(gi)
+        out["tracker_ids"].append(di)
+        out["similarity_scores"].append(sim[t][np.ix_(gi, di)])
+    return dict(data, **out)
 
 
 def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR, pairs=None,

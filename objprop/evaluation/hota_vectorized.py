@@ -1,23 +1,26 @@
-"""TrackEval's HOTA and Identity with their loops over frames and thresholds α done as
-array operations.
+"""TrackEval's HOTA, CLEAR and Identity with their loops over frames and thresholds α done
+as array operations where TrackEval's order allows.
 
 ``trackeval.metrics.HOTA.eval_sequence`` (TrackEval 1.0.0, ``trackeval/metrics/hota.py``
 lines 24-116) loops over the frames twice, and in every frame over its 19 thresholds α, then
 again over α for the association scores; ``Identity.eval_sequence`` (``identity.py`` lines
-31-89) loops over the frames once: on a YouTube-VIS split that is most of the tracking
-metrics' time. These subclasses compute the same things on a *dense* sequence (every frame's
+31-89) loops over the frames once, ``CLEAR.eval_sequence`` (``clear.py`` lines 38-130) too,
+carrying each frame's matches to the next: on a YouTube-VIS split that is most of the
+tracking metrics' time. These subclasses compute the same things on a *dense* sequence (every frame's
 similarities in one (F, G, D) array, zeros where a track has no mask, and the presence of
 each id per frame; :func:`dense_sequence`, which :func:`objprop.evaluation.hota.sequence_data`
 builds without a loop): the first pass (global alignment, potential matches) for all frames
 at once, each frame's Hungarian assignment the same call on the same matrix, the per-α
-bookkeeping for all α at once. Counts are equal; the float fields are the same numbers
+bookkeeping for all α at once; CLEAR keeps its frame loop (a frame's matching depends on the
+last one's) but visits only the frames with both sides present, where TrackEval's state
+changes, and counts the others at once. Counts are equal; the float fields are the same numbers
 summed in another order (frames and α at once rather than one by one), so they agree to
 about 1e-15 relative (``tests/test_hota.py`` compares every field on random sequences).
 """
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from trackeval import _timing
-from trackeval.metrics import HOTA, Identity
+from trackeval.metrics import CLEAR, HOTA, Identity
 
 _EPS = np.finfo("float").eps
 
@@ -159,3 +162,105 @@ class VectorizedIdentity(Identity):
         res["IDFP"] = fp_mat[match_rows, match_cols].sum().astype(int)
         res["IDTP"] = (gt_id_count.sum() - res["IDFN"]).astype(int)
         return self._compute_final_fields(res)
+
+
+class VectorizedCLEAR(CLEAR):
+    """:class:`trackeval.metrics.CLEAR` on a dense sequence: the frames with ground truth
+    or detections on one side only are counted at once (TrackEval ``continue``s past them
+    without touching its state, clear.py lines 58-65); the frames with both run TrackEval's
+    loop body unchanged."""
+
+    @_timing.time
+    def eval_sequence(self, data):
+        res = {field: 0 for field in self.fields}
+        if data["num_tracker_dets"] == 0:
+            res["CLR_FN"] = data["num_gt_dets"]
+            res["ML"] = data["num_gt_ids"]
+            res["MLR"] = 1.0
+            return res
+        if data["num_gt_dets"] == 0:
+            res["CLR_FP"] = data["num_tracker_dets"]
+            res["MLR"] = 1.0
+            return res
+        sim, g_present, d_present = dense_sequence(data)
+        n_g, n_d = g_present.sum(1), d_present.sum(1)
+        res["CLR_FP"] = int(n_d[n_g == 0].sum())
+        res["CLR_FN"] = int(n_g[(n_g > 0) & (n_d == 0)].sum())
+        num_gt_ids = data["num_gt_ids"]
+        gt_id_count = g_present.sum(0).astype(float)   # every frame with the id present
+        gt_matched_count = np.zeros(num_gt_ids)
+        gt_frag_count = np.zeros(num_gt_ids)
+        prev_tracker_id = np.nan * np.zeros(num_gt_ids)
+        prev_timestep_tracker_id = np.nan * np.zeros(num_gt_ids)
+        one = (n_g == 1) & (n_d == 1)
+        g_one, d_one = g_present.argmax(1), d_present.argmax(1)
+        for t in np.flatnonzero((n_g > 0) & (n_d > 0)):
+            if one[t]:        # one id on each side: the same steps on scalars
+                self._one_pair(res, g_one[t], d_one[t], sim[t, g_one[t], d_one[t]],
+                               prev_tracker_id, prev_timestep_tracker_id, gt_matched_count,
+                               gt_frag_count)
+                continue
+            # TrackEval's loop body (clear.py lines 67-112), gt_id_count counted above
+            gt_ids_t, tracker_ids_t = np.flatnonzero(g_present[t]), np.flatnonzero(d_present[t])
+            similarity = sim[t][np.ix_(gt_ids_t, tracker_ids_t)]
+            score_mat = (tracker_ids_t[np.newaxis, :] ==
+                         prev_timestep_tracker_id[gt_ids_t[:, np.newaxis]])
+            score_mat = 1000 * score_mat + similarity
+            score_mat[similarity < self.threshold - _EPS] = 0
+            if score_mat.shape == (1, 1):       # the assignment of a 1x1 matrix
+                match_rows = match_cols = np.zeros(1, int)
+            else:
+                match_rows, match_cols = linear_sum_assignment(-score_mat)
+            actually_matched_mask = score_mat[match_rows, match_cols] > 0 + _EPS
+            match_rows = match_rows[actually_matched_mask]
+            match_cols = match_cols[actually_matched_mask]
+            matched_gt_ids = gt_ids_t[match_rows]
+            matched_tracker_ids = tracker_ids_t[match_cols]
+            prev_matched_tracker_ids = prev_tracker_id[matched_gt_ids]
+            is_idsw = (np.logical_not(np.isnan(prev_matched_tracker_ids))) & (
+                np.not_equal(matched_tracker_ids, prev_matched_tracker_ids))
+            res["IDSW"] += np.sum(is_idsw)
+            gt_matched_count[matched_gt_ids] += 1
+            not_previously_tracked = np.isnan(prev_timestep_tracker_id)
+            prev_tracker_id[matched_gt_ids] = matched_tracker_ids
+            prev_timestep_tracker_id[:] = np.nan
+            prev_timestep_tracker_id[matched_gt_ids] = matched_tracker_ids
+            currently_tracked = np.logical_not(np.isnan(prev_timestep_tracker_id))
+            gt_frag_count += np.logical_and(not_previously_tracked, currently_tracked)
+            num_matches = len(matched_gt_ids)
+            res["CLR_TP"] += num_matches
+            res["CLR_FN"] += len(gt_ids_t) - num_matches
+            res["CLR_FP"] += len(tracker_ids_t) - num_matches
+            if num_matches > 0:
+                res["MOTP_sum"] += sum(similarity[match_rows, match_cols])
+        # TrackEval's summary (clear.py lines 114-128)
+        tracked_ratio = gt_matched_count[gt_id_count > 0] / gt_id_count[gt_id_count > 0]
+        res["MT"] = np.sum(np.greater(tracked_ratio, 0.8))
+        res["PT"] = np.sum(np.greater_equal(tracked_ratio, 0.2)) - res["MT"]
+        res["ML"] = num_gt_ids - res["MT"] - res["PT"]
+        res["Frag"] = np.sum(np.subtract(gt_frag_count[gt_frag_count > 0], 1))
+        res["MOTP"] = res["MOTP_sum"] / np.maximum(1.0, res["CLR_TP"])
+        res["CLR_Frames"] = data["num_timesteps"]
+        return self._compute_final_fields(res)
+
+    def _one_pair(self, res, g, d, similarity, prev_tracker_id, prev_timestep_tracker_id,
+                  gt_matched_count, gt_frag_count):
+        """TrackEval's loop body for a frame with one ground-truth id ``g`` and one tracker
+        id ``d``: the 1x1 assignment matches them iff the score is positive."""
+        score = 1000 * float(d == prev_timestep_tracker_id[g]) + similarity
+        if similarity < self.threshold - _EPS:
+            score = 0
+        was_tracked = not np.isnan(prev_timestep_tracker_id[g])
+        prev_timestep_tracker_id[:] = np.nan
+        if not score > 0 + _EPS:
+            res["CLR_FN"] += 1
+            res["CLR_FP"] += 1
+            return
+        previous = prev_tracker_id[g]
+        res["IDSW"] += int(not np.isnan(previous) and d != previous)
+        gt_matched_count[g] += 1
+        prev_tracker_id[g] = d
+        prev_timestep_tracker_id[g] = d
+        gt_frag_count[g] += not was_tracked
+        res["CLR_TP"] += 1
+        res["MOTP_sum"] += sum([similarity])
