@@ -118,8 +118,7 @@ class VectorizedHOTA(HOTA):
         ass_re = matches_counts / np.maximum(1, gt_count)
         ass_pr = matches_counts / np.maximum(1, tracker_count)
         for field, score in (("AssA", ass_a), ("AssRe", ass_re), ("AssPr", ass_pr)):
-            res[field] = np.array([np.sum(matches_counts[i] * score[i])
-                                   for i in range(n_alpha)]) / denom
+            res[field] = (matches_counts * score).reshape(n_alpha, -1).sum(1) / denom
         res["LocA"] = np.maximum(1e-10, loc) / np.maximum(1e-10, tp)
         return self._compute_final_fields(res)
 
