@@ -110,41 +110,80 @@ def _rle_string_problems(strings, n_pixels):
                "RLE counts hold characters outside pycocotools' alphabet ('0'..'o')")
         u = np.where(outside, 48, u).astype(np.uint8)
     c = u - np.uint8(48)
-    is_end = (c & 0x20) == 0
-    refuse(~is_end[stops - 1], "RLE counts end in the middle of a run (truncated string)")
-    is_end[stops - 1] = True              # (refused already) keeps runs within one string
-    ends = np.flatnonzero(is_end)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    lengths = ends - starts + 1
-    runs_to_stop = np.cumsum(is_end)[stops - 1]
-    runs_per = np.diff(np.concatenate(([0], runs_to_stop)))
-    first_run = runs_to_stop - runs_per
-    run_owner = np.repeat(np.arange(len(keep)), runs_per)
-    if lengths.max() > _RLE_MAX_GROUP:
-        refuse(np.bincount(run_owner[lengths > _RLE_MAX_GROUP], minlength=len(keep)) > 0,
-               "RLE counts hold a run too long for any frame")
-        lengths = np.minimum(lengths, _RLE_MAX_GROUP)
-    k = np.minimum(np.arange(c.size) - np.repeat(starts, np.maximum(ends - starts + 1, 1)),
-                   _RLE_MAX_GROUP)
-    x = np.add.reduceat((c & 0x1f).astype(np.int64) << (5 * k), starts)
-    x = np.where((c[ends] & 0x10) != 0, x - (np.int64(1) << (5 * lengths)), x)
-    # run m > 2 of a string is stored as the difference to run m - 2: per string, runs
-    # 1, 3, 5... and runs 2, 4, 6... are cumulative sums
-    m = np.arange(ends.size) - first_run[run_owner]
-    cnts = x.copy()
-    for chain in (m % 2 == 1, (m % 2 == 0) & (m > 0)):
-        cs = np.cumsum(np.where(chain, x, 0))
-        before = np.where(first_run > 0, cs[np.maximum(first_run - 1, 0)], 0)
-        cnts[chain] = (cs - before[run_owner])[chain]
-    negative = cnts < 0
-    if negative.any():
-        refuse(np.bincount(run_owner[negative], minlength=len(keep)) > 0,
-               "RLE counts decode to a negative run length (corrupt string)")
+    truncated = (c[stops - 1] & 0x20) != 0
+    refuse(truncated, "RLE counts end in the middle of a run (truncated string)")
+    cnts, first_run, runs_per, too_long = _decode_runs(c, stops)
+    runs_to_stop = first_run + runs_per
+
+    def owners(runs):                      # the strings holding these runs
+        return np.bincount(np.searchsorted(runs_to_stop, runs, side="right"),
+                           minlength=len(keep)) > 0
+    if too_long is not None:
+        refuse(owners(too_long), "RLE counts hold a run too long for any frame")
+    negative = np.flatnonzero(cnts < 0)
+    if negative.size:
+        refuse(owners(negative), "RLE counts decode to a negative run length (corrupt string)")
     totals = np.add.reduceat(cnts, first_run)
     for j in np.flatnonzero((totals != n_pixels) & ~bad):
         problems[keep[j]] = (f"RLE counts cover {int(totals[j])} pixels, not the frame's "
                              f"{n_pixels} (corrupt, or encoded for another size)")
     return problems
+
+
+# what a run's sign bit takes away, by its number of characters k: 1 << 5k
+_RLE_SIGN = np.array([1 << (5 * k) for k in range(_RLE_MAX_GROUP + 1)], dtype=np.int64)
+
+
+def _decode_runs(c, stops):
+    """pycocotools' ``rleFrString`` (maskApi.c) on many strings at once: ``c`` their
+    characters less 48, concatenated, ``stops`` one past each string's end (a string
+    cut in the middle of a run is ended there). Returns ``(cnts, first_run, runs_per,
+    too_long)``: every run length, each string's first run and number of runs, and the
+    runs longer than :data:`_RLE_MAX_GROUP` characters (``None`` if none; decoded from
+    their first characters). Few temporaries the size of the runs: a file holds
+    millions of them."""
+    is_end = (c & 0x20) == 0
+    is_end[stops - 1] = True
+    ends = np.flatnonzero(is_end)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    np.add(ends[:-1], 1, out=starts[1:])
+    lengths = ends - starts
+    lengths += 1
+    runs_to_stop = np.searchsorted(ends, stops - 1, side="right")
+    runs_per = np.diff(runs_to_stop, prepend=0)
+    first_run = runs_to_stop - runs_per
+    longest, too_long = int(lengths.max()), None
+    if longest > _RLE_MAX_GROUP:
+        too_long = np.flatnonzero(lengths > _RLE_MAX_GROUP)
+        np.minimum(lengths, _RLE_MAX_GROUP, out=lengths)
+        longest = _RLE_MAX_GROUP
+    # 5 bits a character, least significant first: one pass per character position over
+    # the runs that long (most runs take one or two characters)
+    x = (c[starts] & 0x1f).astype(np.int64)
+    for j in range(1, longest):
+        longer = np.flatnonzero(lengths > j)
+        x[longer] |= (c[starts[longer] + j] & 0x1f).astype(np.int64) << (5 * j)
+    negative = np.flatnonzero(c[ends] & 0x10)
+    x[negative] -= _RLE_SIGN[lengths[negative]]
+    # run m >= 3 of a string is stored as the difference to run m - 2: runs 1, 3, 5... and
+    # 2, 4, 6... are running sums, restarted at each string. In the whole concatenation that
+    # is a running sum over each parity of position, its segments the strings' runs of that
+    # parity (the first run, set to 0, starts one of them): restarted by subtracting, at
+    # each segment's start, the sum of the segment before it
+    first = x[first_run].copy()
+    x[first_run] = 0
+    cnts = np.empty_like(x)
+    for parity in (0, 1):
+        view = x[parity::2]
+        lo = (first_run - parity + 1) // 2
+        lo = lo[(first_run + runs_per - parity + 1) // 2 > lo]    # strings with such runs
+        if lo.size:
+            restarted = view.copy()
+            restarted[lo[1:]] -= np.add.reduceat(view, lo)[:-1]
+            np.cumsum(restarted, out=cnts[parity::2])
+    cnts[first_run] = first
+    return cnts, first_run, runs_per, too_long
 
 
 def segmentation_problems(segms, h, w):
@@ -156,8 +195,26 @@ def segmentation_problems(segms, h, w):
     decode, are non-negative and cover exactly h * w pixels, and that polygon coordinates
     are finite and near the frame (pycocotools rasterises every edge point by point).
     """
+    problems, strings = _segmentation_structure(segms, h, w)
+    frames = list(strings)
+    for j, problem in _rle_string_problems(list(strings.values()), h * w).items():
+        problems[frames[j]] = problem
+    return dict(sorted(problems.items()))
+
+
+def _segmentation_structure(segms, h, w):
+    """``(problems, strings)``: what :func:`segmentation_problems` finds before decoding
+    run lengths (``{frame: problem}``), and the compressed RLE strings it would decode
+    (``{frame: counts}``)."""
     problems, strings = {}, {}
     for f, segm in enumerate(segms):
+        # the common case first, on exact types (a float or bool size takes the long way)
+        if type(segm) is dict and type(segm.get("counts")) is str:
+            size = segm.get("size")
+            if type(size) is list and len(size) == 2 and type(size[0]) is int and \
+                    type(size[1]) is int and size[0] == h and size[1] == w:
+                strings[f] = segm["counts"]
+                continue
         kind = segmentation_kind(segm)
         if kind == "none":
             continue
@@ -181,10 +238,7 @@ def segmentation_problems(segms, h, w):
             elif sum(int(n) for n in segm["counts"]) != h * w:
                 problems[f] = (f"RLE counts cover {sum(int(n) for n in segm['counts'])} "
                                f"pixels, not the frame's {h * w}")
-    frames = list(strings)
-    for j, problem in _rle_string_problems(list(strings.values()), h * w).items():
-        problems[frames[j]] = problem
-    return dict(sorted(problems.items()))
+    return problems, strings
 
 
 def _polygon_problem(segm, h, w):
@@ -305,14 +359,62 @@ def _check_categories(categories, path):
         seen.add(c["id"])
 
 
-def _check_segmentations(segms, video, item, path):
-    """Length = the video's; each entry None / polygons / RLE of the video's size."""
+class _RLEBatch:
+    """The compressed RLE strings of a whole file, decoded together: one
+    :func:`_rle_string_problems` call per frame size instead of one per track (its numpy
+    set-up per call was most of the time loading a file of many tracks took). A file's
+    checks report its first problem in file order, as checking one track at a time did:
+    :func:`_first_problem_in_order` runs :meth:`raise_first` before any other error."""
+
+    def __init__(self):
+        self.groups = defaultdict(list)   # n_pixels -> [(order, frame, item, counts)]
+
+    def add(self, order, item, strings, n_pixels):
+        self.groups[n_pixels] += [(order, f, item, c) for f, c in strings.items()]
+
+    def raise_first(self, path):
+        """Raise the problem of the earliest (item, frame) among the strings held, if any."""
+        first = None
+        for n_pixels, entries in self.groups.items():
+            for j, problem in _rle_string_problems([e[3] for e in entries], n_pixels).items():
+                order, f, item, _ = entries[j]
+                if first is None or (order, f) < first[:2]:
+                    first = (order, f, item, problem)
+        self.groups.clear()
+        if first is not None:
+            raise ObjPropError(f"{first[2]}, frame {first[1]}: {first[3]}", path=path)
+
+
+def _first_problem_in_order(check_items, path):
+    """Run ``check_items(batch)``; an error it raises comes after any problem of the RLE
+    strings it deferred to ``batch`` (those are of earlier items, or of the same item's
+    segmentations, which are checked before its other per-frame fields)."""
+    batch = _RLEBatch()
+    try:
+        check_items(batch)
+    except ObjPropError:
+        batch.raise_first(path)
+        raise
+    batch.raise_first(path)
+
+
+def _check_segmentations(segms, video, item, path, batch, order):
+    """Length = the video's; each entry None / polygons / RLE of the video's size; the
+    compressed RLE strings go to ``batch`` (checked with the file's others) unless the
+    item has another problem, when they are checked at once and its lowest frame wins."""
     n, hw = video["length"], [video["height"], video["width"]]
     _require(isinstance(segms, list), f"{item} has no 'segmentations' list", path)
     _require(len(segms) == n, f"{item} has {len(segms)} segmentations but video "
              f"{video['id']} has {n} frames", path)
-    for f, problem in segmentation_problems(segms, *hw).items():
-        raise ObjPropError(f"{item}, frame {f}: {problem}", path=path)
+    problems, strings = _segmentation_structure(segms, *hw)
+    if not problems:
+        batch.add(order, item, strings, hw[0] * hw[1])
+        return
+    frames = list(strings)
+    for j, problem in _rle_string_problems(list(strings.values()), hw[0] * hw[1]).items():
+        problems[frames[j]] = problem
+    f = min(problems)
+    raise ObjPropError(f"{item}, frame {f}: {problems[f]}", path=path)
 
 
 def _check_per_frame(values, n, key, item, path, width):
@@ -339,6 +441,11 @@ def _check_ids(entry, videos, cat_ids, item, path):
 
 def _check_annotations(anns, videos, cat_ids, path):
     _require(isinstance(anns, list), "'annotations' is not a list", path)
+    _first_problem_in_order(lambda batch: _check_each_annotation(anns, videos, cat_ids, path,
+                                                                 batch), path)
+
+
+def _check_each_annotation(anns, videos, cat_ids, path, batch):
     seen = set()
     for k, a in enumerate(anns):
         _require(isinstance(a, dict), f"annotations[{k}] is not an object", path)
@@ -348,7 +455,7 @@ def _check_annotations(anns, videos, cat_ids, path):
         seen.add(aid)
         _check_ids(a, videos, cat_ids, item, path)
         video = videos[a["video_id"]]
-        _check_segmentations(a.get("segmentations"), video, item, path)
+        _check_segmentations(a.get("segmentations"), video, item, path, batch, k)
         _check_per_frame(a.get("bboxes"), video["length"], "bboxes", item, path, 4)
         _check_per_frame(a.get("areas"), video["length"], "areas", item, path, 1)
         _require(a.get("iscrowd", 0) in (0, 1, True, False),
@@ -388,6 +495,11 @@ def annotations_by_video(gt):
 def validate_results(results, gt=None, path="<results>"):
     """Check a parsed results list; with ``gt``, also its videos, categories and sizes."""
     _require(isinstance(results, list), "a results file is a JSON list", path)
+    _first_problem_in_order(lambda batch: _check_each_result(results, gt, path, batch), path)
+    return results
+
+
+def _check_each_result(results, gt, path, batch):
     videos = {v["id"]: v for v in gt["videos"]} if gt is not None else None
     cat_ids = {c["id"] for c in gt["categories"]} if gt is not None else None
     for k, r in enumerate(results):
@@ -406,14 +518,13 @@ def validate_results(results, gt=None, path="<results>"):
             continue
         _check_ids(r, videos, cat_ids, item, path)
         video = videos[r["video_id"]]
-        _check_segmentations(r["segmentations"], video, item, path)
+        _check_segmentations(r["segmentations"], video, item, path, batch, k)
         filled = r.get("filled")
         _require(filled is None or (isinstance(filled, list) and
                                     len(filled) == video["length"] and
                                     all(isinstance(b, bool) for b in filled)),
                  f"{item}: 'filled' is not one true/false per frame ({video['length']})",
                  path)
-    return results
 
 
 # What the YouTube-VIS evaluation server reads: a zip holding one ``results.json`` whose
