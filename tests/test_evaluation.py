@@ -587,3 +587,22 @@ def test_stability_by_video_adds_up_to_every_average():
     assert "by_video" not in stability_metrics(gt, results)
     confident = stability_metrics(gt, results, score_thr=0.5, by_video=True)
     assert confident["by_video"]["missed_frames"]["counts"] == [1, 1, 1]
+
+
+def test_all_frame_ious_are_frame_ious_pair_by_pair():
+    """The stability metrics read every pair's frame IoUs from one array: equal, element
+    by element, to ``frame_ious`` of each pair (empty and absent masks included)."""
+    rng = np.random.default_rng(4)
+    n = 6
+    def track():
+        return tracks.make_track(enc([None if rng.random() < 0.2 else
+                                      rng.random((12, 16)) < rng.uniform(0, 0.5)
+                                      for _ in range(n)]), 12, 16)
+    dets, gts = [track() for _ in range(4)], [track() for _ in range(3)]
+    inter = tracks.frame_intersections(dets, gts)
+    every = tracks.all_frame_ious(inter, dets, gts)
+    for d in range(4):
+        for g in range(3):
+            assert every[:, d, g].tolist() == \
+                tracks.frame_ious(inter, dets[d], gts[g], d, g).tolist()
+    assert (every > 0).any() and (every == 0).any()

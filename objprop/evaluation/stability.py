@@ -75,12 +75,13 @@ def _video_stats(gts, dets, hard, iou_thr, acc, inter):
     """Add one video's per-track numbers to the accumulator ``acc``; ``inter``: the (F, D,
     G) intersections of ``dets`` and ``gts``."""
     vious = T.video_ious(dets, gts, inter)
+    all_fious = T.all_frame_ious(inter, dets, gts)
     for g, gt in enumerate(gts):
         if gt.iscrowd:
             continue
         visible = gt.visible
         acc["n_gt"] += 1
-        fious, covering, best = _match(g, gts, dets, iou_thr, vious, inter)
+        fious, covering, best = _match(g, gts, dets, iou_thr, vious, inter, all_fious)
         if covering:
             acc["fragmentation"].append(len(covering))
         matched = best is not None
@@ -98,14 +99,16 @@ def _video_stats(gts, dets, hard, iou_thr, acc, inter):
             acc["jitter"].append(jitter)
 
 
-def _match(g, gts, dets, iou_thr, vious, inter):
+def _match(g, gts, dets, iou_thr, vious, inter, all_fious=None):
     """Ground-truth track ``g`` against the result tracks of its category: their frame
     IoUs ``{d: (F,)}``, those covering it (frame IoU ≥ ``iou_thr`` on a visible frame: what
     fragmentation counts) and its match (the best video IoU, ≥ ``iou_thr``; the first wins
-    ties; None: unmatched)."""
+    ties; None: unmatched). ``all_fious``: every pair's frame IoUs, when the caller has
+    them (:func:`~objprop.evaluation.tracks.all_frame_ious`)."""
     gt = gts[g]
     same = [d for d, det in enumerate(dets) if det.category_id == gt.category_id]
-    fious = {d: T.frame_ious(inter, dets[d], gt, d, g) for d in same}
+    fious = {d: T.frame_ious(inter, dets[d], gt, d, g) if all_fious is None
+             else all_fious[:, d, g] for d in same}
     covering = [d for d in same if (fious[d][gt.visible] >= iou_thr).any()]
     best = max(same, key=lambda d: vious[d, g], default=None)
     return fious, covering, (best if best is not None and vious[best, g] >= iou_thr else None)

@@ -182,6 +182,18 @@ def video_ious(dets, gts, inter=None):
     return np.divide(i, union, out=np.zeros_like(i), where=union > 0)
 
 
+def all_frame_ious(inter, dets, gts):
+    """(F, D, G) per-frame IoUs of every pair: :func:`frame_ious` for all pairs at once
+    (the same arithmetic, element by element)."""
+    if not dets or not gts:
+        return np.zeros(inter.shape)
+    d_areas, g_areas = np.stack([d.areas for d in dets], 1), np.stack([g.areas for g in gts], 1)
+    both = np.stack([d.present for d in dets], 1)[:, :, None] & \
+        np.stack([g.present for g in gts], 1)[:, None, :]
+    union = d_areas[:, :, None] + g_areas[:, None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=both & (union > 0))
+
+
 def frame_ious(inter, det, gt, d_index, g_index):
     """(F,) per-frame IoU of one result and one ground-truth track (0 where either is
     missing or both are empty)."""
