@@ -367,22 +367,29 @@ class _RLEBatch:
     :func:`_first_problem_in_order` runs :meth:`raise_first` before any other error."""
 
     def __init__(self):
-        self.groups = defaultdict(list)   # n_pixels -> [(order, frame, item, counts)]
+        # n_pixels -> parallel lists (item order, frame, counts): no tuple per frame, which
+        # would wake the garbage collector over the whole parsed file again and again
+        self.groups = defaultdict(lambda: ([], [], []))
+        self.items = {}
 
     def add(self, order, item, strings, n_pixels):
-        self.groups[n_pixels] += [(order, f, item, c) for f, c in strings.items()]
+        orders, frames, counts = self.groups[n_pixels]
+        orders.extend([order] * len(strings))
+        frames.extend(strings.keys())
+        counts.extend(strings.values())
+        self.items[order] = item
 
     def raise_first(self, path):
         """Raise the problem of the earliest (item, frame) among the strings held, if any."""
         first = None
-        for n_pixels, entries in self.groups.items():
-            for j, problem in _rle_string_problems([e[3] for e in entries], n_pixels).items():
-                order, f, item, _ = entries[j]
-                if first is None or (order, f) < first[:2]:
-                    first = (order, f, item, problem)
+        for n_pixels, (orders, frames, counts) in self.groups.items():
+            for j, problem in _rle_string_problems(counts, n_pixels).items():
+                if first is None or (orders[j], frames[j]) < first[:2]:
+                    first = (orders[j], frames[j], problem)
         self.groups.clear()
         if first is not None:
-            raise ObjPropError(f"{first[2]}, frame {first[1]}: {first[3]}", path=path)
+            raise ObjPropError(f"{self.items[first[0]]}, frame {first[1]}: {first[2]}",
+                               path=path)
 
 
 def _first_problem_in_order(check_items, path):
