@@ -70,6 +70,8 @@ RESULT_CASES = {
     "nan score": (lambda r: r.update(score=math.nan), "'score' is not finite (nan)"),
     "inf score": (lambda r: r.update(score=math.inf), "'score' is not finite (inf)"),
     "-inf score": (lambda r: r.update(score=-math.inf), "'score' is not finite (-inf)"),
+    "400-digit score": (lambda r: r.update(score=10 ** 400),   # beyond any float
+                        "'score' is not finite (1000000000000000000000000000000000000..."),
     "negative score": (lambda r: r.update(score=-0.5), "'score' is negative (-0.5)"),
     "string score": (lambda r: r.update(score="0.9"), "'score' is not a number (\"0.9\")"),
     "boolean score": (lambda r: r.update(score=True), "'score' is not a number (true)"),
@@ -101,6 +103,8 @@ RESULT_CASES = {
                    "segmentation is neither RLE, polygons nor null"),
     "NaN polygon": (lambda r: _set_segm(r, lambda s: [[1.0, 2.0, math.nan, 4, 5, 6]]),
                     "polygon coordinate NaN is not a finite number"),
+    "400-digit polygon": (lambda r: _set_segm(r, lambda s: [[0, 0, 10 ** 400, 0, 5, 5]]),
+                          "polygon coordinate 1000000000000000000000000000000000000..."),
     "far polygon": (lambda r: _set_segm(r, lambda s: [[0, 0, 1e9, 0, 5, 5]]),
                     "polygon coordinate 1000000000.0 is not a finite number near the frame"),
     # ids the ground truth does not define

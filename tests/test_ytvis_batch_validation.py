@@ -53,7 +53,10 @@ def truncated(segm):
 
 
 def corrupt(segm):
-    return dict(segm, counts="0" + segm["counts"])        # a run more: covers other pixels
+    # one run more at the end (stored as a delta to the run two before, so at least 1
+    # pixel long): always covers more pixels than the frame ("0" in front would not when
+    # the mask starts with a foreground pixel: the runs then only shift)
+    return dict(segm, counts=segm["counts"] + "1")
 
 
 def refusal(fn, *args):
@@ -74,6 +77,7 @@ def test_the_first_problem_in_file_order_is_reported():
     results[2]["segmentations"][1] = truncated(results[2]["segmentations"][1])
     results[4]["category_id"] = 9
     results[5]["segmentations"][0] = corrupt(results[5]["segmentations"][0])
+    assert list(segmentation_problems(results[2]["segmentations"], *SIZES[1])) == [1, 3]
     message = refusal(validate_results, results, gt)
     assert message.endswith(one_by_one(results, gt))
     assert "result 2, frame 1: RLE counts end in the middle of a run" in message
@@ -98,6 +102,13 @@ def test_an_items_lowest_frame_wins_across_kinds_of_problem():
     message = refusal(validate_results, results, gt)
     assert message.endswith(one_by_one(results, gt))
     assert "result 0, frame 2:" in message
+    # and the other way round: the structural problem at the lower frame wins
+    gt, results = dataset()
+    results[2]["segmentations"][1] = dict(results[2]["segmentations"][1], size=[3, 3])
+    results[2]["segmentations"][4] = truncated(results[2]["segmentations"][4])
+    message = refusal(validate_results, results, gt)
+    assert message.endswith(one_by_one(results, gt))
+    assert message.endswith("result 2, frame 1: RLE size [3, 3] is not the video's [24, 32]")
 
 
 def test_frame_sizes_are_kept_apart():
@@ -136,6 +147,86 @@ def test_ground_truth_is_checked_the_same_way():
     assert "annotation 2, frame 4: RLE counts end in the middle of a run" in refusal(
         validate_ytvis, gt)
 
+
+
+def test_a_later_items_other_problems_do_not_preempt_an_earlier_rle_problem():
+    """Each kind of later problem the validator finds outside the segmentations, and a
+    later item that makes the checks crash (a 400-digit JSON integer overflows
+    ``math.isfinite``): the earlier item's bad RLE is still what is reported."""
+    laters = [lambda r: r.update(filled=[True]),
+              lambda r: r.update(category_id=9),
+              lambda r: r.pop("score"),
+              lambda r: r.update(score=10 ** 400),
+              lambda r: r.update(segmentations=r["segmentations"][:2])]
+    for spoil in laters:
+        gt, results = dataset()
+        results[1]["segmentations"][2] = corrupt(results[1]["segmentations"][2])
+        spoil(results[6])
+        assert "result 1, frame 2: RLE counts cover" in refusal(validate_results, results, gt)
+
+
+def test_an_items_bad_rle_comes_before_its_own_other_fields():
+    """Within an annotation the segmentations are checked before 'bboxes' and 'areas'."""
+    gt, _ = dataset()
+    a = gt["annotations"][2]
+    a["segmentations"][4] = truncated(a["segmentations"][4])
+    a["bboxes"] = [[0, 0, 1, 1]] * 4 + [[0, 0, "x", 1]]
+    assert "annotation 3, frame 4: RLE counts end in the middle of a run" in refusal(
+        validate_ytvis, gt)
+
+
+def test_ground_truth_order_against_other_problems():
+    gt, _ = dataset()
+    gt["annotations"][1]["segmentations"][3] = corrupt(gt["annotations"][1]["segmentations"][3])
+    gt["annotations"][4]["areas"] = [1.0, None, float("nan"), 2.0, 3.0]
+    gt["annotations"][5]["id"] = 1                                    # repeated
+    assert "annotation 2, frame 3: RLE counts cover" in refusal(validate_ytvis, gt)
+    # an earlier annotation's other problem still wins over a later bad RLE
+    gt, _ = dataset()
+    gt["annotations"][1]["category_id"] = 5
+    gt["annotations"][3]["segmentations"][0] = truncated(gt["annotations"][3]["segmentations"][0])
+    assert refusal(validate_ytvis, gt).endswith("annotation 2 names unknown category_id 5")
+    # and a ground truth whose only bad RLE is in another video's size
+    gt, _ = dataset()
+    gt["annotations"][4]["segmentations"][1] = dict(gt["annotations"][1]["segmentations"][1],
+                                                    size=list(SIZES[1]))
+    assert refusal(validate_ytvis, gt).endswith(
+        f"annotation 5, frame 1: RLE counts cover {SIZES[2][0] * SIZES[2][1]} pixels, not "
+        f"the frame's {SIZES[1][0] * SIZES[1][1]} (corrupt, or encoded for another size)")
+
+
+def in_file_order(results, gt):
+    """The reference of :func:`one_by_one`, with the result checks the validator makes
+    around the segmentations, in its order: score, ids, segmentations, 'filled'."""
+    videos = {v["id"]: v for v in gt["videos"]}
+    for k, r in enumerate(results):
+        if r["score"] < 0:
+            return f"result {k}: 'score' is negative ({r['score']})"
+        found = one_by_one([r], gt)
+        if found:
+            return found.replace("result 0", f"result {k}", 1)
+        n = videos[r["video_id"]]["length"]
+        if "filled" in r and len(r["filled"]) != n:
+            return f"result {k}: 'filled' is not one true/false per frame ({n})"
+    return None
+
+
+def test_random_mixed_damage_matches_checking_one_item_at_a_time():
+    rng = np.random.default_rng(9)
+    rle_damages = [truncated, corrupt, lambda s: dict(s, counts="")]
+    other_damages = [lambda r: r.update(score=-0.5), lambda r: r.update(category_id=3),
+                     lambda r: r.update(filled=[False] * 4)]
+    for trial in range(30):
+        gt, results = dataset(seed=100 + trial)
+        for _ in range(int(rng.integers(1, 5))):
+            k = int(rng.integers(len(results)))
+            if rng.random() < 0.6:
+                f = int(rng.integers(5))
+                damage = rle_damages[int(rng.integers(len(rle_damages)))]
+                results[k]["segmentations"][f] = damage(results[k]["segmentations"][f])
+            else:
+                other_damages[int(rng.integers(len(other_damages)))](results[k])
+        assert refusal(validate_results, results, gt).endswith(in_file_order(results, gt))
 
 def rle_fr_string(s):
     """pycocotools' ``rleFrString`` (cocoapi ``common/maskApi.c``), transcribed with

@@ -69,7 +69,14 @@ _RLE_MAX_GROUP = 7
 
 
 def _is_finite_number(x):
-    return isinstance(x, Number) and not isinstance(x, bool) and math.isfinite(x)
+    """A number a float can hold: not a bool, not inf or nan, and not an integer too large
+    for a float (JSON allows 400 digits; ``math.isfinite`` raises on them)."""
+    if not isinstance(x, Number) or isinstance(x, bool):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
 
 
 def _rle_string_problems(strings, n_pixels):
@@ -395,11 +402,13 @@ class _RLEBatch:
 def _first_problem_in_order(check_items, path):
     """Run ``check_items(batch)``; an error it raises comes after any problem of the RLE
     strings it deferred to ``batch`` (those are of earlier items, or of the same item's
-    segmentations, which are checked before its other per-frame fields)."""
+    segmentations, which are checked before its other per-frame fields). Any error, not
+    only ``ObjPropError``: checking one track at a time never reached a later item's
+    crash (e.g. ``math.isfinite`` on a 400-digit JSON integer) past an earlier bad RLE."""
     batch = _RLEBatch()
     try:
         check_items(batch)
-    except ObjPropError:
+    except Exception:
         batch.raise_first(path)
         raise
     batch.raise_first(path)
@@ -517,7 +526,8 @@ def _check_each_result(results, gt, path, batch):
         score = r["score"]
         _require(isinstance(score, Number) and not isinstance(score, bool),
                  f"{item}: 'score' is not a number ({_show(score)})", path)
-        _require(math.isfinite(score), f"{item}: 'score' is not finite ({score})", path)
+        _require(_is_finite_number(score), f"{item}: 'score' is not finite "
+                 f"({_show(score) if _is_int(score) else score})", path)
         _require(score >= 0, f"{item}: 'score' is negative ({score})", path)
         if gt is None:
             _require(isinstance(r["segmentations"], list),
