@@ -426,11 +426,8 @@ def _check_segmentations(segms, video, item, path, batch, order):
     if not problems:
         batch.add(order, item, strings, hw[0] * hw[1])
         return
-    frames = list(strings)
-    for j, problem in _rle_string_problems(list(strings.values()), hw[0] * hw[1]).items():
-        problems[frames[j]] = problem
-    f = min(problems)
-    raise ObjPropError(f"{item}, frame {f}: {problems[f]}", path=path)
+    f, problem = next(iter(segmentation_problems(segms, *hw).items()))   # its lowest frame
+    raise ObjPropError(f"{item}, frame {f}: {problem}", path=path)
 
 
 def _check_per_frame(values, n, key, item, path, width):

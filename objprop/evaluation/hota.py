@@ -33,7 +33,7 @@ HOTA's per-sequence step is TrackEval's, vectorised over α
 import numpy as np
 
 from ..errors import ObjPropError
-from .tracks import VideoPairs
+from .tracks import VideoPairs, all_frame_ious
 
 TRACKING_SCORE_THR = 0.5
 # what `objprop evaluate` reports (top-level keys), from TrackEval's field names
@@ -63,13 +63,8 @@ def sequence_data(dets, gts, n_frames, inter):
     d_present = np.stack([d.present for d in dets]) if dets else np.zeros((0, n_frames), bool)
     g_present = np.stack([g.present for g in gts]) if gts else np.zeros((0, n_frames), bool)
     d_keep, g_keep = d_present.any(1), g_present.any(1)   # relabel: tracks that appear
-    d_areas = np.stack([d.areas for d in dets])[d_keep].T if dets else np.zeros((n_frames, 0))
-    g_areas = np.stack([g.areas for g in gts])[g_keep].T if gts else np.zeros((n_frames, 0))
     d_on, g_on = d_present[d_keep].T, g_present[g_keep].T                 # (F, D), (F, G)
-    i = np.swapaxes(inter[:, d_keep][:, :, g_keep], 1, 2)                # (F, G, D)
-    union = g_areas[:, :, None] + d_areas[:, None, :] - i
-    sim = np.divide(i, union, out=np.zeros_like(i),
-                    where=(union > 0) & g_on[:, :, None] & d_on[:, None, :])
+    sim = np.swapaxes(all_frame_ious(inter, dets, gts)[:, d_keep][:, :, g_keep], 1, 2)
     return dict(num_timesteps=n_frames, num_gt_ids=int(g_keep.sum()),
                 num_tracker_ids=int(d_keep.sum()), num_gt_dets=int(g_on.sum()),
                 num_tracker_dets=int(d_on.sum()), dense=(sim, g_on, d_on))

@@ -74,14 +74,13 @@ def _jitter(det, gt):
 def _video_stats(gts, dets, hard, iou_thr, acc, inter):
     """Add one video's per-track numbers to the accumulator ``acc``; ``inter``: the (F, D,
     G) intersections of ``dets`` and ``gts``."""
-    vious = T.video_ious(dets, gts, inter)
-    all_fious = T.all_frame_ious(inter, dets, gts)
+    vious, frame_ious = T.video_ious(dets, gts, inter), T.all_frame_ious(inter, dets, gts)
     for g, gt in enumerate(gts):
         if gt.iscrowd:
             continue
         visible = gt.visible
         acc["n_gt"] += 1
-        fious, covering, best = _match(g, gts, dets, iou_thr, vious, inter, all_fious)
+        fious, covering, best = _match(g, gts, dets, iou_thr, vious, frame_ious)
         if covering:
             acc["fragmentation"].append(len(covering))
         matched = best is not None
@@ -99,16 +98,15 @@ def _video_stats(gts, dets, hard, iou_thr, acc, inter):
             acc["jitter"].append(jitter)
 
 
-def _match(g, gts, dets, iou_thr, vious, inter, all_fious=None):
+def _match(g, gts, dets, iou_thr, vious, frame_ious):
     """Ground-truth track ``g`` against the result tracks of its category: their frame
     IoUs ``{d: (F,)}``, those covering it (frame IoU ≥ ``iou_thr`` on a visible frame: what
     fragmentation counts) and its match (the best video IoU, ≥ ``iou_thr``; the first wins
-    ties; None: unmatched). ``all_fious``: every pair's frame IoUs, when the caller has
-    them (:func:`~objprop.evaluation.tracks.all_frame_ious`)."""
+    ties; None: unmatched). ``vious``: the (D, G) video IoUs, ``frame_ious`` the (F, D, G)
+    frame IoUs of every pair (:func:`~objprop.evaluation.tracks.all_frame_ious`)."""
     gt = gts[g]
     same = [d for d, det in enumerate(dets) if det.category_id == gt.category_id]
-    fious = {d: T.frame_ious(inter, dets[d], gt, d, g) if all_fious is None
-             else all_fious[:, d, g] for d in same}
+    fious = {d: frame_ious[:, d, g] for d in same}
     covering = [d for d in same if (fious[d][gt.visible] >= iou_thr).any()]
     best = max(same, key=lambda d: vious[d, g], default=None)
     return fious, covering, (best if best is not None and vious[best, g] >= iou_thr else None)
@@ -128,8 +126,8 @@ def track_timeline(gt, results, video_id, index, iou_thr=MATCH_IOU, score_thr=No
                annotations=[a for a in gt["annotations"] if a["video_id"] == video_id])
     pairs = T.VideoPairs(one, [r for r in results if r["video_id"] == video_id
                                and (score_thr is None or r["score"] >= score_thr)])
-    dets, gts, inter, vious = _ranked_video(pairs, video_id)
-    fious, covering, best = _match(index, gts, dets, iou_thr, vious, inter)
+    dets, gts, vious, frame_ious = _ranked_video(pairs, video_id)
+    fious, covering, best = _match(index, gts, dets, iou_thr, vious, frame_ious)
     visible = gts[index].visible
     on = dets[best].visible[visible] if best is not None else None
     return dict(video_id=video_id, index=index, visible=visible, iou_thr=iou_thr,
@@ -148,11 +146,11 @@ def most_unstable_track(gt, results, iou_thr=MATCH_IOU, score_thr=None):
     pairs = T.VideoPairs(gt, kept)
     best_key, best = None, None
     for v in gt["videos"]:
-        dets, gts, inter, vious = _ranked_video(pairs, v["id"])
+        dets, gts, vious, frame_ious = _ranked_video(pairs, v["id"])
         for g, gtr in enumerate(gts):
             if gtr.iscrowd:
                 continue
-            _, covering, match = _match(g, gts, dets, iou_thr, vious, inter)
+            _, covering, match = _match(g, gts, dets, iou_thr, vious, frame_ious)
             if match is None:
                 continue
             key = (flicker_count(dets[match].visible[gtr.visible]), len(covering))
@@ -163,12 +161,12 @@ def most_unstable_track(gt, results, iou_thr=MATCH_IOU, score_thr=None):
 
 def _ranked_video(pairs, vid):
     """Video ``vid`` of ``pairs``: its result tracks highest score first, its ground-truth
-    tracks, their (F, D, G) intersections and (D, G) video IoUs in that order."""
+    tracks, and their (D, G) video IoUs and (F, D, G) frame IoUs in that order."""
     dets = pairs.dt_by_video[vid]
     order = list(_score_order(dets))
     dets, gts = [dets[i] for i in order], pairs.gt_by_video[vid]
     inter = pairs.intersections(vid, dets=order)
-    return dets, gts, inter, T.video_ious(dets, gts, inter)
+    return dets, gts, T.video_ious(dets, gts, inter), T.all_frame_ious(inter, dets, gts)
 
 
 def _score_order(dets):
