@@ -10,6 +10,17 @@ spread (the issue's bar for keeping bf16), with the training s/iteration of each
 
 The float32 runs go to ``work_dirs/fp32/``, the bf16 runs to ``work_dirs/bf16/`` (the
 toy configs train with bf16 features since this check held, 2026-11-26).
+
+With ``--at-test`` the same question for inference, on the weights the book trained (its
+train chapter's runs of MaskTrack R-CNN, ObjProp and the authors' preset, every seed): each
+model run over the **tuning** split (a setting is chosen there, never on valid) in float32
+and with bf16 autocast at test time (``model.test_feat_dtype``: the backbone and FPN;
+``model.prop_head.test_conv_dtype``: the propagation head's mask convolutions), the same
+paired difference against float32's seed spread, and the inference seconds of each pass
+(side by side, two at a time: a rough speed; ``benchmarks/bench_models.py`` measures it).
+Writes ``results/precision_check_test.json``.
+
+    python benchmarks/check_bf16.py --at-test [--seeds 0 1 2]
 """
 import argparse
 import statistics
@@ -27,15 +38,25 @@ PRECISIONS = {"float32": ["model.train_feat_dtype=None"],
 def main():
     import os
     os.chdir(ROOT)
-    from objprop import training
-    from objprop.io import write_json_atomic
-    from objprop.studies.scoring import score_method
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="data/toyvis")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--max-iters", type=int, default=None)
-    p.add_argument("--out", default="results/precision_check.json")
+    p.add_argument("--at-test", action="store_true",
+                   help="inference precision on the book's trained weights (tuning split)")
+    p.add_argument("--out", default=None)
     args = p.parse_args()
+    if args.at_test:
+        check_at_test(args)
+    else:
+        check_training(args)
+
+
+def check_training(args):
+    from objprop import training
+    from objprop.io import write_json_atomic
+    from objprop.studies.scoring import score_method
+    args.out = args.out or "results/precision_check.json"
     t0 = time.time()
     runs = {}
     for precision, options in PRECISIONS.items():
@@ -56,11 +77,59 @@ def main():
                          iters=summary["iters"]))
         print(f"{name:<16} {precision:<9} seed {seed}: mAP {rows[-1]['mAP']:.1f} "
               f"({summary['s_per_iter']} s/iter)", flush=True)
+    write_json_atomic(dict(runs=rows, summary=summarize(rows, CONFIGS, args.seeds),
+                           seeds=args.seeds, data=args.data, seconds=round(time.time() - t0)),
+                      args.out, indent=2)
+    print(f"check_bf16: {time.time() - t0:.0f} s; wrote {args.out}")
+
+
+def check_at_test(args):
+    from objprop import roles
+    from objprop.config import load_config
+    from objprop.inference import TEST_PRECISIONS, test_precision_options
+    from objprop.io import write_json_atomic
+    from objprop.studies.jobs import run_jobs
+    from objprop.studies.scoring import score_method
+    from objprop.studies.store import find_checkpoint
+    args.out = args.out or "results/precision_check_test.json"
+    t0 = time.time()
+    methods = {r: roles.TOY_CONFIGS[r] for r in (roles.BASELINE, roles.OBJPROP, roles.AUTHORS)}
+    keys, calls = [], []
+    for name, cfg in methods.items():
+        for seed in args.seeds:
+            ckpt = find_checkpoint(cfg, seed=seed)
+            for precision in TEST_PRECISIONS:
+                options = test_precision_options(load_config(cfg), precision)
+                keys.append((name, precision, seed))
+                calls.append(((f"{name}_{precision}_at_test", cfg, ckpt, args.data, "tune",
+                               "results/precision_check"),
+                              dict(progress=False, seed=seed, cfg_options=options)))
+    scored = run_jobs(score_method, calls)
+    rows = [dict(method=name, precision=precision, seed=seed, mAP=100 * m["stats"]["AP"],
+                 inference_seconds=m["inference_seconds"])
+            for (name, precision, seed), m in zip(keys, scored)]
+    for r in rows:
+        print(f"{r['method']:<10} {r['precision']:<9} seed {r['seed']}: mAP {r['mAP']:.2f} "
+              f"(inference {r['inference_seconds']:.0f} s)")
+    for name in methods:
+        sec = {pr: sum(r["inference_seconds"] for r in rows if r["method"] == name
+                       and r["precision"] == pr) for pr in TEST_PRECISIONS}
+        print(f"{name}: inference float32 / bfloat16 = {sec['float32'] / sec['bfloat16']:.2f}x "
+              f"(passes two at a time)")
+    write_json_atomic(dict(runs=rows, summary=summarize(rows, methods, args.seeds),
+                           seeds=args.seeds, data=args.data, split="tune",
+                           seconds=round(time.time() - t0)), args.out, indent=2)
+    print(f"check_bf16 --at-test: {time.time() - t0:.0f} s; wrote {args.out}")
+
+
+def summarize(rows, methods, seeds):
+    """Per method: float32's mean and seed spread, bf16's, the paired differences bf16 -
+    float32 and whether their mean lies within float32's spread."""
     summary = []
-    for name in CONFIGS:
+    for name in methods:
         by = {pr: {r["seed"]: r["mAP"] for r in rows if r["method"] == name
                    and r["precision"] == pr} for pr in PRECISIONS}
-        diffs = [by["bfloat16"][s] - by["float32"][s] for s in args.seeds]
+        diffs = [by["bfloat16"][s] - by["float32"][s] for s in seeds]
         fp32 = list(by["float32"].values())
         spread = statistics.stdev(fp32) if len(fp32) > 1 else float("nan")
         summary.append(dict(
@@ -74,9 +143,7 @@ def main():
               f"{s['bfloat16_mean']:.1f}; bf16 - float32 per seed "
               f"{', '.join(f'{d:+.1f}' for d in diffs)} (mean {s['paired_mean']:+.1f}): "
               f"{'within' if s['within_seed_spread'] else 'OUTSIDE'} float32's seed spread")
-    write_json_atomic(dict(runs=rows, summary=summary, seeds=args.seeds,
-                           data=args.data, seconds=round(time.time() - t0)), args.out, indent=2)
-    print(f"check_bf16: {time.time() - t0:.0f} s; wrote {args.out}")
+    return summary
 
 
 if __name__ == "__main__":

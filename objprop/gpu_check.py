@@ -144,7 +144,7 @@ def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print, record=
     require_gpu_support(1, what="--check-gpu")
     from .config import load_config
     from .data.toyvis import make_toyvis
-    from .inference import build_model, build_test_dataset
+    from .inference import build_model, build_test_dataset, test_precision_options
     from .training import TrainSettings, train_subprocess
     rows, failures = [], []
     with tempfile.TemporaryDirectory(prefix="objprop_gpu_check_") as tmp:
@@ -164,7 +164,11 @@ def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print, record=
                     raise
                 log(f"[gpu-check] {roles.name(name)}: {n} iterations on {device} in "
                     f"{time.time() - t0:.0f} s ({runs[device]['s_per_iter']} s/iteration)")
-            cfg = load_config(config, data_root=data, test_split="valid")
+            # compared in float32 (no bf16 autocast at test time either): the devices' own
+            # arithmetic, nothing that rounds it on purpose
+            cfg = load_config(config, data_root=data, test_split="valid",
+                              cfg_options=test_precision_options(load_config(config),
+                                                                 "float32"))
             dataset = build_test_dataset(cfg)
             model = build_model(cfg, runs["cuda"]["checkpoint"], device="cuda")
             video_ids = [v["id"] for v in dataset.vid_infos[:videos]]

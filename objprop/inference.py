@@ -24,6 +24,23 @@ def set_max_fill(model, max_fill):
     return old
 
 
+TEST_PRECISIONS = ("float32", "bfloat16")
+
+
+def test_precision_options(cfg, precision):
+    """``--cfg-options`` that run ``cfg``'s model at test time in ``precision`` (one of
+    :data:`TEST_PRECISIONS`): its backbone and FPN (``model.test_feat_dtype``) and, where it
+    has one, its propagation head's mask convolutions (``model.prop_head.test_conv_dtype``);
+    float32 is None (no autocast)."""
+    if precision not in TEST_PRECISIONS:
+        raise ValueError(f"precision must be one of {TEST_PRECISIONS}, not {precision!r}")
+    dtype = None if precision == "float32" else precision
+    options = {"model.test_feat_dtype": dtype}
+    if "prop_head" in cfg.model:
+        options["model.prop_head.test_conv_dtype"] = dtype
+    return options
+
+
 def build_model(cfg, checkpoint=None, device="cpu"):
     """An mmdet detector from ``cfg`` (registries filled by importing objprop.models),
     with ``checkpoint``'s weights, on ``device``.

@@ -80,6 +80,20 @@ def test_ablation_command_finds_the_book_runs_retrains_and_rescores(toyvis_small
     record = run_record(summary)
     assert Path(record["load_from"]).resolve() == Path(first["checkpoint"]).resolve()
     assert summary["request"]["cfg_options"]["model.prop_head.class_specific"] is False
+    # the recipe without the design: the paper's ObjProp trained here from the same
+    # checkpoint, as long as the preset (the book made no such run), and scored
+    recipe = json.loads((tmp_path / "ablation" / "recipe" / "objprop_r18_fpn_toy_from_baseline"
+                         / "seed0" / "train_summary.json").read_text())
+    assert Path(run_record(recipe)["load_from"]).resolve() == \
+        Path(first["checkpoint"]).resolve()
+    assert recipe["iters"] == 1
+    assert set(out["recipe"]) == {"recipe", "design"}
+    for key, (a, b) in (("recipe", ("paper's ObjProp from the baseline",
+                                    "control at the baseline's test settings")),
+                        ("design", ("released at the baseline's test settings",
+                                    "paper's ObjProp from the baseline"))):
+        ap = {r["variant"]: r["AP"] for r in out["rows"]}
+        assert out["recipe"][key]["per_seed"][0] == pytest.approx(ap[a] - ap[b])
 
 
 def test_the_page_states_the_gap_then_what_each_choice_carries():
@@ -105,6 +119,11 @@ def test_the_page_states_the_gap_then_what_each_choice_carries():
     assert "nothing to attribute" not in text
     none = show.ablation_sentence(dict(out, choices=[]))
     assert "no gain to attribute" in none
+    assert show.recipe_sentence(out) == ""          # a file from before the recipe rows
+    both = show.recipe_sentence(dict(out, recipe=dict(recipe=d([-0.5, 0.4, 0.1]),
+                                                      design=d([1.0, 2.0, 1.5]))))
+    assert "against the control: +0.0 mAP" in both
+    assert "(their head and their filling as released, same recipe and budget): +1.5 mAP" in both
 
 
 def test_options_that_replace_a_whole_part_can_be_used_again(configs):

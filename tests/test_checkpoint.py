@@ -18,8 +18,8 @@ def coco_checkpoint(tmp_path_factory):
     m.type, m.roi_head.type = "MaskRCNN", "StandardRoIHead"
     m.roi_head.pop("track_head")
     m.test_cfg.pop("track")
-    for key in ("channels_last", "train_feat_dtype"):  # MaskTrack R-CNN's own arguments
-        m.pop(key)
+    for key in ("channels_last", "train_feat_dtype", "test_feat_dtype"):  # MaskTrack R-CNN's
+        m.pop(key, None)                                                  # own arguments
     m.roi_head.bbox_head.num_classes = m.roi_head.mask_head.num_classes = 80
     torch.manual_seed(123)
     coco = build_detector(m)

@@ -50,8 +50,8 @@ def test_plain_mask_rcnn_from_mmdet_config_trains_one_step():
     m.roi_head.type = "StandardRoIHead"
     m.roi_head.pop("track_head")
     m.test_cfg.pop("track")
-    for key in ("channels_last", "train_feat_dtype"):  # MaskTrack R-CNN's own arguments
-        m.pop(key)
+    for key in ("channels_last", "train_feat_dtype", "test_feat_dtype"):  # MaskTrack R-CNN's
+        m.pop(key, None)                                                  # own arguments
     torch.manual_seed(0)
     model = build_detector(m).train()
     batch = pair_batch()

@@ -1,8 +1,8 @@
-"""The training-speed levers change how a step is computed, not what: torchvision's RoIAlign
-equals mmcv's, channels-last features equal NCHW ones, bf16 features (opt-in) stay close to
-float32 and float32 returns at test time; the thread settings reach every training process;
-the book's trainings run side by side. Speed itself is measured by
-benchmarks/bench_train.py, not here."""
+"""The speed levers change how a step is computed, not what: torchvision's RoIAlign equals
+mmcv's, channels-last features equal NCHW ones, bf16 features stay close to float32, while
+training and at test time, each only where the config asks; the thread settings reach every
+training process; the book's trainings run side by side. Speed itself is measured by
+benchmarks/bench_train.py and bench_models.py, not here."""
 import os
 import subprocess
 import sys
@@ -43,10 +43,11 @@ def test_torchvision_roi_align_equals_mmcvs_forward_and_backward():
 
 
 def test_channels_last_model_computes_the_same_features():
-    model, _ = toy_model("masktrack")
+    fp32 = {"model.test_feat_dtype": None}      # the layouts compared in float32
+    model, _ = toy_model("masktrack", **fp32)
     assert model.channels_last
     assert model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
-    plain, _ = toy_model("masktrack", **{"model.channels_last": False})
+    plain, _ = toy_model("masktrack", **fp32, **{"model.channels_last": False})
     plain.load_state_dict(model.state_dict())
     assert plain.backbone.conv1.weight.is_contiguous()
     img = pair_batch()["img"]
@@ -57,15 +58,16 @@ def test_channels_last_model_computes_the_same_features():
             assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
 
 
-def test_bf16_features_while_training_float32_at_test_time():
-    fp32, _ = toy_model("objprop", **{"model.train_feat_dtype": None})
-    bf16, cfg = toy_model("objprop")
-    assert cfg.model.train_feat_dtype == "bfloat16"   # the toy configs' default
+def test_bf16_features_while_training_only_where_asked():
+    fp32, _ = toy_model("objprop", **{"model.train_feat_dtype": None,
+                                      "model.test_feat_dtype": None})
+    bf16, _ = toy_model("objprop", **{"model.test_feat_dtype": None})
+    assert toy_model("objprop")[1].model.train_feat_dtype == "bfloat16"  # the toy default
     bf16.load_state_dict(fp32.state_dict())
     img = pair_batch()["img"]
     with torch.no_grad():  # (test time first: a training forward updates BN statistics)
         for a, b in zip(fp32.eval().extract_feat(img), bf16.eval().extract_feat(img)):
-            assert torch.equal(a, b)      # test time: float32, the same arithmetic
+            assert torch.equal(a, b)      # test time float32 in both: the same arithmetic
         ref = fp32.train().extract_feat(img)
         mixed = bf16.train().extract_feat(img)
         for a, b in zip(ref, mixed):
@@ -73,6 +75,27 @@ def test_bf16_features_while_training_float32_at_test_time():
             assert (a - b).norm() / a.norm() < 0.05
     with pytest.raises(ValueError, match="train_feat_dtype"):
         toy_model("objprop", **{"model.train_feat_dtype": "int8"})
+
+
+def test_bf16_features_at_test_time_only_where_asked():
+    fp32, _ = toy_model("objprop", **{"model.test_feat_dtype": None,
+                                      "model.train_feat_dtype": None})
+    bf16, _ = toy_model("objprop", **{"model.test_feat_dtype": "bfloat16",
+                                      "model.train_feat_dtype": None})
+    bf16.load_state_dict(fp32.state_dict())
+    img = pair_batch()["img"]
+    with torch.no_grad():
+        ref = fp32.eval().extract_feat(img)
+        mixed = bf16.eval().extract_feat(img)
+        for a, b in zip(ref, mixed):
+            assert b.dtype == torch.float32 and not torch.equal(a, b)  # bf16 was used
+            assert (a - b).norm() / a.norm() < 0.05
+        # its training forward stays float32 (train_feat_dtype=None here)
+        for a, b in zip(fp32.train().extract_feat(img), bf16.train().extract_feat(img)):
+            assert torch.equal(a, b)
+    assert toy_model("objprop")[1].model.test_feat_dtype == "bfloat16"  # the toy default
+    with pytest.raises(ValueError, match="test_feat_dtype"):
+        toy_model("objprop", **{"model.test_feat_dtype": "int8"})
 
 
 def test_training_processes_get_a_short_openmp_spin_and_their_thread_count():
@@ -132,18 +155,38 @@ def test_trainings_run_side_by_side_with_one_thread_each(toyvis_small, tmp_path)
         training.train_subprocesses(again, jobs=2, log=lambda *_: None)
 
 
-def test_the_mask_head_s_convolutions_in_bf16_while_training_only():
+@pytest.mark.parametrize("when", ["train", "test"])
+def test_the_mask_head_s_convolutions_in_bf16_only_when_asked(when):
     from objprop.models.prop_head import PropagationHead
+    key = f"{when}_conv_dtype"
     torch.manual_seed(0)
     heads = [PropagationHead(in_channels=8, in_levels=(0,), feat_stride=4, level_strides=(4,),
-                             conv_channels=8, train_conv_dtype=d) for d in (None, "bfloat16")]
+                             conv_channels=8, **{key: d}) for d in (None, "bfloat16")]
     heads[1].load_state_dict(heads[0].state_dict())
     f_t, f_ref = torch.randn(1, 8, 12, 16), torch.randn(1, 8, 12, 16)
     boxes = torch.tensor([[4., 4., 30., 28.]])
     with torch.no_grad():
-        test = [h.eval()(f_t, f_ref, boxes)["mask_logits"] for h in heads]
-        train = [h.train()(f_t, f_ref, boxes)["mask_logits"] for h in heads]
-    assert torch.equal(*test) and train[1].dtype == torch.float32
-    assert not torch.equal(*train) and torch.allclose(*train, atol=0.05, rtol=0.05)
-    with pytest.raises(ValueError, match="train_conv_dtype"):
-        PropagationHead(train_conv_dtype="int8")
+        out = {mode: [h.train(mode == "train")(f_t, f_ref, boxes)["mask_logits"]
+                      for h in heads] for mode in ("test", "train")}
+    other = "test" if when == "train" else "train"
+    assert torch.equal(*out[other]) and out[when][1].dtype == torch.float32
+    assert not torch.equal(*out[when])
+    assert torch.allclose(*out[when], atol=0.05, rtol=0.05)
+    with pytest.raises(ValueError, match=key):
+        PropagationHead(**{key: "int8"})
+
+
+def test_test_precision_options_reach_the_backbone_and_the_propagation_head():
+    from objprop.config import load_config
+    from objprop.inference import build_model, test_precision_options
+    for config, with_head in ((BASELINE, False), (TOY, True)):
+        cfg = load_config(config)
+        for precision, dtype in (("float32", None), ("bfloat16", torch.bfloat16)):
+            options = test_precision_options(cfg, precision)
+            assert ("model.prop_head.test_conv_dtype" in options) == with_head
+            model = build_model(load_config(config, cfg_options=options))
+            assert model.test_feat_dtype == dtype
+            if with_head:
+                assert model.prop_head.test_conv_dtype == dtype
+    with pytest.raises(ValueError, match="precision"):
+        test_precision_options(load_config(TOY), "int8")

@@ -117,20 +117,24 @@ class MaskTrackRCNN(TwoStageDetector):
 
     def __init__(self, backbone, neck=None, rpn_head=None, roi_head=None, train_cfg=None,
                  test_cfg=None, pretrained=None, init_cfg=None, channels_last=False,
-                 train_feat_dtype=None):
+                 train_feat_dtype=None, test_feat_dtype=None):
         """``channels_last``: the backbone and neck hold their weights and take their input
         in channels-last memory order (oneDNN's faster CPU convolutions; same arithmetic).
         ``train_feat_dtype`` ('bfloat16'; default None: float32): while training, the
         backbone and neck run under autocast to that type and hand float32 features to the
-        heads (mixed precision; test time stays float32)."""
+        heads (mixed precision). ``test_feat_dtype``: the same at test time (inference,
+        the studies' passes over a split; default None: float32)."""
         super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head,
                          train_cfg=train_cfg, test_cfg=test_cfg, pretrained=pretrained,
                          init_cfg=init_cfg)
-        if train_feat_dtype not in self.FEATURE_DTYPES:
-            raise ValueError(f"train_feat_dtype must be one of "
-                             f"{sorted(k for k in self.FEATURE_DTYPES if k)} or None, not "
-                             f"{train_feat_dtype!r}")
+        for key, value in (("train_feat_dtype", train_feat_dtype),
+                           ("test_feat_dtype", test_feat_dtype)):
+            if value not in self.FEATURE_DTYPES:
+                raise ValueError(f"{key} must be one of "
+                                 f"{sorted(k for k in self.FEATURE_DTYPES if k)} or None, "
+                                 f"not {value!r}")
         self.train_feat_dtype = self.FEATURE_DTYPES[train_feat_dtype]
+        self.test_feat_dtype = self.FEATURE_DTYPES[test_feat_dtype]
         self.channels_last = bool(channels_last)
         if self.channels_last:  # in-place initialisation and loading keep this order
             self.backbone.to(memory_format=torch.channels_last)
@@ -139,11 +143,11 @@ class MaskTrackRCNN(TwoStageDetector):
         self.tracker = build_tracker((test_cfg or {}).get("track"))
 
     def extract_feat(self, img):
-        """Backbone + neck features (float32), in the memory order and, while training,
-        the precision set at construction."""
+        """Backbone + neck features (float32), in the memory order and the precision (of
+        training or of test time) set at construction."""
         if self.channels_last:
             img = img.contiguous(memory_format=torch.channels_last)
-        dtype = self.train_feat_dtype if self.training else None
+        dtype = self.train_feat_dtype if self.training else self.test_feat_dtype
         if dtype is None:
             return super().extract_feat(img)
         with torch.autocast(img.device.type, dtype=dtype):

@@ -170,6 +170,7 @@ class PropagationHead(BaseModule):
                  conv_channels=256,
                  max_instances=8,
                  train_conv_dtype=None,
+                 test_conv_dtype=None,
                  loss_prop_mask=dict(type="LogitsBCELoss", loss_weight=1.0),
                  loss_prop_att=dict(type="AttentionBCELoss", loss_weight=1.0),
                  init_cfg=None):
@@ -184,10 +185,14 @@ class PropagationHead(BaseModule):
         # float32), as the detector's train_feat_dtype for the backbone; the affinity, the
         # attention and the losses stay float32
         dtypes = {None: None, "bfloat16": torch.bfloat16, "float16": torch.float16}
-        if train_conv_dtype not in dtypes:
-            raise ValueError(f"train_conv_dtype must be one of bfloat16, float16 or None, "
-                             f"not {train_conv_dtype!r}")
+        # (``test_conv_dtype``: the same at test time)
+        for key, value in (("train_conv_dtype", train_conv_dtype),
+                           ("test_conv_dtype", test_conv_dtype)):
+            if value not in dtypes:
+                raise ValueError(f"{key} must be one of bfloat16, float16 or None, not "
+                                 f"{value!r}")
         self.train_conv_dtype = dtypes[train_conv_dtype]
+        self.test_conv_dtype = dtypes[test_conv_dtype]
         self.loss_prop_mask = build_loss(loss_prop_mask)
         self.loss_prop_att = build_loss(loss_prop_att)
         cat_channels = in_channels * len(self.in_levels)
@@ -291,7 +296,7 @@ class PropagationHead(BaseModule):
         fg, att = propagate_attention(affinity, b, self.att_scale)
         att = att[0].view(-1, 1, h, w)
         x = feat_t * att  # (N, C, h, w): broadcast over instances
-        dtype = self.train_conv_dtype if self.training else None
+        dtype = self.train_conv_dtype if self.training else self.test_conv_dtype
         with torch.autocast(x.device.type, dtype=dtype or torch.bfloat16,
                             enabled=dtype is not None):
             x = self.convs(x)

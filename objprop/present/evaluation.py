@@ -296,6 +296,25 @@ def ablation_rows(ablation):
     return rows
 
 
+def recipe_sentence(ablation):
+    """The authors' recipe told from their design (``ablation['recipe']``): the paper's
+    ObjProp fine-tuned from the baseline against the control, and the preset against it;
+    empty for an ablation file written before the study measured it."""
+    recipe = ablation.get("recipe") or {}
+    if not any(recipe.values()):
+        return ""
+    parts = []
+    if recipe.get("recipe"):
+        parts.append("the paper's ObjProp fine-tuned from the baseline's checkpoint for the "
+                     "preset's iterations (the authors' recipe, the paper's design) against "
+                     "the control: " + format_difference(recipe["recipe"]))
+    if recipe.get("design"):
+        parts.append("the preset against that run, at the same test thresholds (their head "
+                     "and their filling as released, same recipe and budget): "
+                     + format_difference(recipe["design"]))
+    return "Recipe and design, on the tuning split: " + "; ".join(parts) + "."
+
+
 def ablation_sentence(ablation):
     """The gap being attributed (the preset against its equal-budget control on the tuning
     split, at both test settings), and whether the study went on."""

@@ -13,6 +13,15 @@ value is typed here. Before anything trains, the preset is compared with its equ
 control (MaskTrack R-CNN trained on from the same checkpoint) on the same split, at the
 authors' test settings and at the baseline's: where it beats the control at neither, there is
 no gain to attribute and the study says so and stops (``force`` runs it anyway).
+
+Whatever that gap, the study also tells the authors' *recipe* from their *design*: the
+paper's ObjProp fine-tuned from the same baseline checkpoint for the preset's iterations
+(``configs/objprop_r18_fpn_toy_from_baseline.py``; the book's run where ``make book
+RECIPE_SEEDS=n`` made one, else trained here), at the baseline's test settings with the
+paper's filling. Paired by seed: the recipe with the paper's design against the control
+(what fine-tuning a trained baseline with the paper's head gives over training the baseline
+on), and the preset against it at the same test thresholds (what their head and their
+filling, as released, give at the same recipe and budget).
 """
 import inspect
 from dataclasses import dataclass
@@ -129,6 +138,24 @@ def _configs():
             roles.TOY_CONFIGS[roles.CONTINUED], roles.TOY_CONFIGS[roles.BASELINE])
 
 
+# the recipe-vs-design rows: (key, a, b) of the paired difference a − b
+RECIPE = "paper's ObjProp from the baseline"
+RECIPE_COMPARISONS = (
+    ("recipe", RECIPE, "control at the baseline's test settings"),
+    ("design", "released at the baseline's test settings", RECIPE))
+
+
+def _book_run(config, results_dir, work_dir, seed):
+    """The book's checkpoint of ``config`` and ``seed``, None where the book trained none."""
+    from ..errors import ObjPropError
+    from .store import find_checkpoint
+    try:
+        found = find_checkpoint(config, results_dir, work_dir, seed)
+    except ObjPropError:
+        return None
+    return found if Path(found).is_file() else None
+
+
 def _paired(rows, a, b):
     """``a`` − ``b`` in mAP, seed by seed (:func:`objprop.studies.stats.paired_difference`
     over the variants), with its verdict (> 0: a is better)."""
@@ -185,12 +212,25 @@ def run_ablation(data_root, seeds, results_dir="results", work_dir="work_dirs",
                rows, "released at the baseline's test settings",
                "control at the baseline's test settings")}
     beats = any(g and g["verdict"] == REPRODUCED for g in gap.values())
+    # the authors' recipe with the paper's design: the book's run, else one trained here
+    iters = {s: _iterations(ckpt[authors, s]) for s in seeds}
+    recipe_cfg = roles.TOY_CONFIGS[roles.FROM_BASELINE]
+    recipe = {s: _book_run(recipe_cfg, results_dir, work_dir, s) for s in seeds}
+    missing = {s: TrainSettings(recipe_cfg, data_root=data_root, seed=s, resume=True,
+                                max_iters=iters[s],
+                                work_dir=run_dir(Path(ablation_dir) / "recipe", recipe_cfg, s),
+                                cfg_options=dict(load_from=ckpt[baseline, s]))
+               for s in seeds if recipe[s] is None}
+    if missing:
+        recipe.update({s: summary["checkpoint"] for s, summary in
+                       train_subprocesses(missing, jobs=jobs, log=log).items()})
+    rows += score_calls([(RECIPE, recipe_cfg, recipe[s], s, True, {}) for s in seeds])
     out = dict(split=SPLIT, data_root=str(data_root), seeds=list(seeds), gap=gap, beats=beats,
+               recipe={key: _paired(rows, a, b) for key, a, b in RECIPE_COMPARISONS},
                choices=[], rows=rows)
     if beats or force:
         plans = [(c, revert_options(c, paper_cfg, authors_cfg)) for c in choices]
         # the preset's own iterations, as the book trained it: an equal budget
-        iters = {s: _iterations(ckpt[authors, s]) for s in seeds}
         train = {(c.name, s): TrainSettings(
                     authors, data_root=data_root, seed=s, resume=True, max_iters=iters[s],
                     work_dir=run_dir(Path(ablation_dir) / safe_name(c.name), authors, s),
