@@ -33,6 +33,19 @@ def test_plateau_is_the_first_doubling_that_moves_less_than_the_seed_spread():
     assert gain["gain_low"] < gain["gain"] < gain["gain_high"]
     text = show.budget_sentence(dict(plateau=p, base_iters=400, multiples=[1, 2, 4, 8]))
     assert "flattens at 1600 iterations" in text and "4x short of it" in text
+    # the authors' preset at k x trains on top of the baseline's k x: paired with 2k x
+    preset = budget.curve(rows({roles.BASELINE: {1: [37.0, 39.0], 2: [45.0, 47.0],
+                                                 4: [48.0, 50.0]},
+                                roles.AUTHORS: {1: [44.0, 47.0], 2: [49.0, 51.0],
+                                                4: [52.0, 53.0]}}))
+    by_k = {q["multiple"]: q for q in preset if q["role"] == roles.AUTHORS}
+    assert by_k[1]["gain"] == pytest.approx(-0.5) and by_k[1]["gain_vs_iters"] == 800
+    assert by_k[2]["gain"] == pytest.approx(1.0) and by_k[2]["gain_vs_iters"] == 1600
+    assert "gain" not in by_k[4]                       # no baseline at 8x in this curve
+    texts = {r["multiple"]: r["gain_text"] for r in show.budget_rows(dict(points=preset))
+             if r["role"] == roles.AUTHORS}
+    assert texts[1].startswith("-0.5 [") and "against its 800 iterations" in texts[1]
+    assert texts[4] == ""
     still = budget.plateau(budget.curve(rows({roles.BASELINE: {1: [30.0, 31.0],
                                                                2: [40.0, 41.0]}})))
     assert still["length"] is None

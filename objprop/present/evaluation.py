@@ -189,7 +189,8 @@ def fidelity_sentence(measured):
 
 
 BUDGET_COLUMNS = [("iterations", "iters"), ("mAP (tune split)", "AP"),
-                  (f"gain over MaskTrack R-CNN [{LEVEL_TEXT} interval]", "gain_text"),
+                  (f"gain over MaskTrack R-CNN at an equal budget [{LEVEL_TEXT} interval]",
+                   "gain_text"),
                   ("branch IoU easy / hard", "branch"), ("detector IoU easy / hard", "detector")]
 NO_BUDGET = ("The budget curve has not been measured here: `make budget` trains each method at "
              + ", ".join(f"{k}×" for k in MULTIPLES) + " this book's iterations and scores "
@@ -205,7 +206,10 @@ def budget_rows(budget):
         row["gain_text"] = ("" if p.get("gain") is None else
                             f"{p['gain']:+.1f}" + ("" if p.get("gain_low") is None else
                                                    f" [{p['gain_low']:+.1f}, "
-                                                   f"{p['gain_high']:+.1f}]"))
+                                                   f"{p['gain_high']:+.1f}]")
+                            + ("" if p.get("gain_vs_iters", p["iters"]) == p["iters"] else
+                               f" (against its {p['gain_vs_iters']} iterations: the "
+                               f"preset's {p['iters']} come after as many of the baseline's)"))
         for side in ("branch", "detector"):
             easy, hard = p.get(f"{side}_iou_easy"), p.get(f"{side}_iou_hard")
             row[side] = "" if easy is None else f"{easy:.2f} / " + (

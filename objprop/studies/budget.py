@@ -91,8 +91,13 @@ def score_budget(runs, data_root, out_dir, max_videos=None, jobs=None):
 
 def curve(rows):
     """Per (role, multiple): mean and std of mAP over seeds, the paired gain of each method
-    over the baseline at that length (mean and 95 % interval over seeds), and the branch's
-    and the detector's mean IoUs."""
+    over the baseline at an equal training budget (mean and 95 % interval over seeds), and
+    the branch's and the detector's mean IoUs.
+
+    Equal budget: ObjProp at k x against the baseline at k x; the authors' preset at k x,
+    which trains k x on top of the baseline's k x, against the baseline at 2k x (the same
+    iterations in all, as one schedule rather than two). ``gain_vs_iters``: the baseline
+    length paired with (no gain where the curve lacks it)."""
     from .verdict import interval
     by = {}
     for r in rows:
@@ -106,10 +111,12 @@ def curve(rows):
         point = dict(role=role, method=roles.name(role), multiple=k, iters=rs[0]["iters"],
                      seeds=[r["seed"] for r in rs], AP=float(ap.mean()),
                      AP_std=float(ap.std(ddof=1)) if len(ap) > 1 else None)
-        diffs = [r["AP"] - base[k, r["seed"]] for r in rs if (k, r["seed"]) in base]
+        ref = 2 * k if role in roles.STARTS_FROM_BASELINE else k
+        diffs = [r["AP"] - base[ref, r["seed"]] for r in rs if (ref, r["seed"]) in base]
         if role != roles.BASELINE and diffs:
             mean, low, high = interval(diffs)
-            point.update(gain=mean, gain_low=low, gain_high=high)
+            point.update(gain=mean, gain_low=low, gain_high=high,
+                         gain_vs_iters=rs[0]["iters"] * ref // k)
         for key in ("branch_iou_easy", "branch_iou_hard", "detector_iou_easy",
                     "detector_iou_hard"):
             vals = [r[key] for r in rs if r.get(key) is not None]
