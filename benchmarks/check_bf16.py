@@ -96,14 +96,15 @@ def check_at_test(args):
     methods = {r: roles.TOY_CONFIGS[r] for r in (roles.BASELINE, roles.OBJPROP, roles.AUTHORS)}
     keys, calls = [], []
     for name, cfg in methods.items():
+        options = {pr: test_precision_options(load_config(cfg), pr) for pr in TEST_PRECISIONS}
         for seed in args.seeds:
             ckpt = find_checkpoint(cfg, seed=seed)
             for precision in TEST_PRECISIONS:
-                options = test_precision_options(load_config(cfg), precision)
                 keys.append((name, precision, seed))
                 calls.append(((f"{name}_{precision}_at_test", cfg, ckpt, args.data, "tune",
                                "results/precision_check"),
-                              dict(progress=False, seed=seed, cfg_options=options)))
+                              dict(progress=False, seed=seed,
+                                   cfg_options=options[precision])))
     scored = run_jobs(score_method, calls)
     rows = [dict(method=name, precision=precision, seed=seed, mAP=100 * m["stats"]["AP"],
                  inference_seconds=m["inference_seconds"])

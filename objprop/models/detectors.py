@@ -30,6 +30,7 @@ from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 
 from ..hooks import FrameHook  # noqa: F401  (re-exported: the hook protocol lives there)
 from .builder import build_filler, build_tracker
+from .precision import autocast_dtype
 
 
 @HEADS.register_module()
@@ -113,8 +114,6 @@ def match_ids(gt_ids, ref_gt_ids):
 class MaskTrackRCNN(TwoStageDetector):
     """Mask R-CNN + track head, with online tracking at test time (the baseline)."""
 
-    FEATURE_DTYPES = {None: None, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
     def __init__(self, backbone, neck=None, rpn_head=None, roi_head=None, train_cfg=None,
                  test_cfg=None, pretrained=None, init_cfg=None, channels_last=False,
                  train_feat_dtype=None, test_feat_dtype=None):
@@ -127,14 +126,8 @@ class MaskTrackRCNN(TwoStageDetector):
         super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head,
                          train_cfg=train_cfg, test_cfg=test_cfg, pretrained=pretrained,
                          init_cfg=init_cfg)
-        for key, value in (("train_feat_dtype", train_feat_dtype),
-                           ("test_feat_dtype", test_feat_dtype)):
-            if value not in self.FEATURE_DTYPES:
-                raise ValueError(f"{key} must be one of "
-                                 f"{sorted(k for k in self.FEATURE_DTYPES if k)} or None, "
-                                 f"not {value!r}")
-        self.train_feat_dtype = self.FEATURE_DTYPES[train_feat_dtype]
-        self.test_feat_dtype = self.FEATURE_DTYPES[test_feat_dtype]
+        self.train_feat_dtype = autocast_dtype("train_feat_dtype", train_feat_dtype)
+        self.test_feat_dtype = autocast_dtype("test_feat_dtype", test_feat_dtype)
         self.channels_last = bool(channels_last)
         if self.channels_last:  # in-place initialisation and loading keep this order
             self.backbone.to(memory_format=torch.channels_last)

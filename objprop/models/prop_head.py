@@ -62,6 +62,8 @@ from mmcv.cnn import ConvModule
 from mmcv.runner import BaseModule
 from mmdet.models.builder import HEADS, build_loss
 
+from .precision import autocast_dtype
+
 
 def resize_concat_levels(feats, in_levels, stride_level_size):
     """Resize the chosen FPN levels to one spatial size and concatenate them on channels."""
@@ -184,15 +186,9 @@ class PropagationHead(BaseModule):
         # mixed precision of the mask head's convolutions while training ('bfloat16'; None:
         # float32), as the detector's train_feat_dtype for the backbone; the affinity, the
         # attention and the losses stay float32
-        dtypes = {None: None, "bfloat16": torch.bfloat16, "float16": torch.float16}
         # (``test_conv_dtype``: the same at test time)
-        for key, value in (("train_conv_dtype", train_conv_dtype),
-                           ("test_conv_dtype", test_conv_dtype)):
-            if value not in dtypes:
-                raise ValueError(f"{key} must be one of bfloat16, float16 or None, not "
-                                 f"{value!r}")
-        self.train_conv_dtype = dtypes[train_conv_dtype]
-        self.test_conv_dtype = dtypes[test_conv_dtype]
+        self.train_conv_dtype = autocast_dtype("train_conv_dtype", train_conv_dtype)
+        self.test_conv_dtype = autocast_dtype("test_conv_dtype", test_conv_dtype)
         self.loss_prop_mask = build_loss(loss_prop_mask)
         self.loss_prop_att = build_loss(loss_prop_att)
         cat_channels = in_channels * len(self.in_levels)
