@@ -45,20 +45,22 @@ def dense_sequence(data):
 def _frame_matches(score, sim, g_present, d_present):
     """Each frame's Hungarian assignment maximising ``score`` (F, G, D) among the ids
     present there, as TrackEval calls it per frame: ``(gt ids, tracker ids, similarity)``
-    of every match of every frame, in frame order."""
-    gs, ds, sims = [], [], []
-    for t in np.flatnonzero(g_present.any(1) & d_present.any(1)):
+    of every match of every frame, in frame order. A frame with one id on each side (most
+    of them on YouTube-VIS) matches that pair, the assignment of a 1x1 matrix: those are
+    taken for all frames at once, the others one assignment each."""
+    n_g, n_d = g_present.sum(1), d_present.sum(1)
+    single = np.flatnonzero((n_g == 1) & (n_d == 1))
+    frames = [single]
+    gs, ds = [g_present[single].argmax(1)], [d_present[single].argmax(1)]
+    for t in np.flatnonzero((n_g > 0) & (n_d > 0) & ((n_g > 1) | (n_d > 1))):
         g, d = np.flatnonzero(g_present[t]), np.flatnonzero(d_present[t])
-        if len(g) == 1 and len(d) == 1:     # the assignment of a 1x1 matrix
-            rows = cols = np.zeros(1, int)
-        else:
-            rows, cols = linear_sum_assignment(-score[t][np.ix_(g, d)])
+        rows, cols = linear_sum_assignment(-score[t][np.ix_(g, d)])
+        frames.append(np.full(len(rows), t))
         gs.append(g[rows])
         ds.append(d[cols])
-        sims.append(sim[t, g[rows], d[cols]])
-    if not gs:
-        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
-    return np.concatenate(gs), np.concatenate(ds), np.concatenate(sims)
+    order = np.argsort(np.concatenate(frames), kind="stable")     # frame order, as TrackEval
+    t, g, d = np.concatenate(frames)[order], np.concatenate(gs)[order], np.concatenate(ds)[order]
+    return g, d, sim[t, g, d]
 
 
 class VectorizedHOTA(HOTA):

@@ -58,7 +58,11 @@ def make_track(segms, h, w, score=0.0, category_id=0, iscrowd=False, file_areas=
     ytvos.py computes it (``[a for a in areas if a]``: null *and* zero areas are left out),
     from ``file_areas`` (ground truth's ``areas`` list) when given, else from the masks."""
     import pycocotools.mask as mask_utils
-    rles = [to_rle(s, h, w) for s in segms]
+    # the common case (a compressed RLE string of a validated file) inline: a file holds
+    # tens of thousands of masks, and a call per mask was a tenth of `objprop evaluate`
+    rles = [{"size": [h, w], "counts": s["counts"].encode("ascii")}
+            if type(s) is dict and type(s.get("counts")) is str else to_rle(s, h, w)
+            for s in segms]
     present = np.array([r is not None for r in rles], dtype=bool)
     areas = np.zeros(len(rles))
     if present.any():
@@ -136,8 +140,8 @@ def frame_intersections(dets, gts):
 
     ``pycocotools.mask.iou`` returns i / u with u = a_d + a_g - i, so i is recovered
     exactly as round(iou * (a_d + a_g) / (1 + iou)) (integers far below 2**53). The loop
-    over frames does only what must be per frame (which tracks have a mask, the C call);
-    the arithmetic runs once over all frames' pairs (flat indices into the result).
+    over frames does only what must be per frame (the masks present, the C call); the
+    pairs' flat indices into the result and the arithmetic are computed once for all frames.
     """
     import pycocotools.mask as mask_utils
     n_frames = len(dets[0].rles) if dets else len(gts[0].rles) if gts else 0
@@ -145,20 +149,21 @@ def frame_intersections(dets, gts):
     inter = np.zeros((n_frames, n_d, n_g))
     if not dets or not gts:
         return inter
-    d_rles, g_rles = [d.rles for d in dets], [g.rles for g in gts]
-    flat, ious = [], []
-    for f in range(n_frames):
-        di = [i for i in range(n_d) if d_rles[i][f] is not None]
-        gi = [j for j in range(n_g) if g_rles[j][f] is not None] if di else ()
-        if not gi:
-            continue
-        ious.append(mask_utils.iou([d_rles[i][f] for i in di], [g_rles[j][f] for j in gi],
-                                   [0] * len(gi)).ravel())
-        flat += [(f * n_d + i) * n_g + j for i in di for j in gi]
-    if not flat:
+    # per frame, the masks present in track order (None marks an absent frame)
+    d_frames, g_frames = zip(*[d.rles for d in dets]), zip(*[g.rles for g in gts])
+    ious = []
+    for ds, gs in zip(d_frames, g_frames):
+        ds = [r for r in ds if r is not None]
+        gs = [r for r in gs if r is not None] if ds else ()
+        if gs:
+            ious.append(mask_utils.iou(ds, gs, [0] * len(gs)).ravel())
+    if not ious:
         return inter
+    # the same pairs in the same (frame, result, ground truth) order as the calls above
+    d_present = np.stack([d.present for d in dets], 1)                       # (F, D)
+    g_present = np.stack([g.present for g in gts], 1)                        # (F, G)
+    flat = np.flatnonzero(d_present[:, :, None] & g_present[:, None, :])
     iou = np.clip(np.concatenate(ious), 0, None)  # -1 would mean a size mismatch: validated
-    flat = np.asarray(flat)
     f, pair = np.divmod(flat, n_d * n_g)
     d, g = np.divmod(pair, n_g)
     total = np.stack([t.areas for t in dets])[d, f] + np.stack([t.areas for t in gts])[g, f]

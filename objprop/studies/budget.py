@@ -45,7 +45,9 @@ def train_budget(data_root, seeds, multiples=MULTIPLES, methods=ROLES, work_dir=
         config = roles.TOY_CONFIGS[role]
         return TrainSettings(config, data_root=data_root, seed=seed, resume=True,
                              max_iters=base * k, work_dir=run_folder(work_dir, config, k, seed),
-                             cfg_options=list(start))
+                             # a checkpoint every 1x, not every half-run as the scaled
+                             # schedule would: a stopped 8x run loses one book length at most
+                             cfg_options=[f"checkpoint_config.interval={base}", *start])
 
     scratch = [r for r in methods if r not in roles.STARTS_FROM_BASELINE]
     runs = train_subprocesses({(role, k, seed): settings(role, k, seed)
