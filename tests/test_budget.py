@@ -33,6 +33,10 @@ def test_plateau_is_the_first_doubling_that_moves_less_than_the_seed_spread():
     assert gain["gain_low"] < gain["gain"] < gain["gain_high"]
     text = show.budget_sentence(dict(plateau=p, base_iters=400, multiples=[1, 2, 4, 8]))
     assert "flattens at 1600 iterations" in text and "4x short of it" in text
+    with_gains = show.budget_sentence(dict(plateau=p, base_iters=400, multiples=[1, 2, 4, 8],
+                                           points=points))
+    assert with_gains.startswith(text) and "400 it +1.2 [" in with_gains
+    assert with_gains[len(text):].count(" it ") == 4   # ObjProp at each length, once
     # the authors' preset at k x trains on top of the baseline's k x: paired with 2k x
     preset = budget.curve(rows({roles.BASELINE: {1: [37.0, 39.0], 2: [45.0, 47.0],
                                                  4: [48.0, 50.0]},

@@ -260,15 +260,38 @@ def budget_sentence(budget, book_iters=None):
             f"{steps}. ")
     book_iters = book_iters or budget["base_iters"]
     if p["length"] is None:
-        return text + (f"By the plateau rule (doubling moves the baseline by less than its "
-                       f"seed spread) the curve has not flattened within "
-                       f"{max(budget['multiples']) * budget['base_iters']} iterations: the "
-                       f"book's {book_iters} are short of the plateau, and its verdicts hold "
-                       f"for models still improving.")
-    at = p["length"] * budget["base_iters"]
-    return text + (f"By the plateau rule it flattens at {at} iterations; the book trains "
-                   f"{book_iters}" + (" (on the plateau)." if book_iters >= at else
-                                      f", {at / book_iters:.0f}x short of it."))
+        text += (f"By the plateau rule (doubling moves the baseline by less than its "
+                 f"seed spread) the curve has not flattened within "
+                 f"{max(budget['multiples']) * budget['base_iters']} iterations: the "
+                 f"book's {book_iters} are short of the plateau, and its verdicts hold "
+                 f"for models still improving.")
+    else:
+        at = p["length"] * budget["base_iters"]
+        text += (f"By the plateau rule it flattens at {at} iterations; the book trains "
+                 f"{book_iters}" + (" (on the plateau)." if book_iters >= at else
+                                    f", {at / book_iters:.0f}x short of it."))
+    return text + _gains_along_the_curve(budget.get("points", []))
+
+
+def _gains_along_the_curve(points):
+    """What the curve says beyond the book's length: each method's paired gain over the
+    baseline at an equal budget, length by length."""
+    by_role = {}
+    for q in points:
+        if q.get("gain") is not None:
+            by_role.setdefault(q["role"], []).append(q)
+    parts = []
+    for role, qs in by_role.items():
+        gains = ", ".join(
+            f"{q['iters']} it {q['gain']:+.1f}"
+            + ("" if q.get("gain_low") is None else
+               f" [{q['gain_low']:+.1f}, {q['gain_high']:+.1f}]") for q in qs)
+        parts.append(f"{roles.name(role)} {gains}")
+    if not parts:
+        return ""
+    return (f" Along the curve, each method's paired gain over {roles.name(roles.BASELINE)} "
+            f"at an equal budget (mean [{LEVEL_TEXT} interval] over seeds): "
+            + "; ".join(parts) + ".")
 
 
 ABLATION_COLUMNS = [("left out of the preset", "name"), ("acts at", "when"),
