@@ -195,6 +195,9 @@ class VectorizedCLEAR(CLEAR):
         prev_timestep_tracker_id = np.nan * np.zeros(num_gt_ids)
         one = (n_g == 1) & (n_d == 1)
         g_one, d_one = g_present.argmax(1), d_present.argmax(1)
+        # every frame's ids present, as slices of one nonzero call (frame-major order)
+        g_at, d_at = np.nonzero(g_present)[1], np.nonzero(d_present)[1]
+        g_end, d_end = np.cumsum(n_g), np.cumsum(n_d)
         for t in np.flatnonzero((n_g > 0) & (n_d > 0)):
             if one[t]:        # one id on each side: the same steps on scalars
                 self._one_pair(res, g_one[t], d_one[t], sim[t, g_one[t], d_one[t]],
@@ -202,8 +205,9 @@ class VectorizedCLEAR(CLEAR):
                                gt_frag_count)
                 continue
             # TrackEval's loop body (clear.py lines 67-112), gt_id_count counted above
-            gt_ids_t, tracker_ids_t = np.flatnonzero(g_present[t]), np.flatnonzero(d_present[t])
-            similarity = sim[t][np.ix_(gt_ids_t, tracker_ids_t)]
+            gt_ids_t = g_at[g_end[t] - n_g[t]:g_end[t]]
+            tracker_ids_t = d_at[d_end[t] - n_d[t]:d_end[t]]
+            similarity = sim[t, gt_ids_t[:, np.newaxis], tracker_ids_t]
             score_mat = (tracker_ids_t[np.newaxis, :] ==
                          prev_timestep_tracker_id[gt_ids_t[:, np.newaxis]])
             score_mat = 1000 * score_mat + similarity
@@ -220,7 +224,7 @@ class VectorizedCLEAR(CLEAR):
             prev_matched_tracker_ids = prev_tracker_id[matched_gt_ids]
             is_idsw = (np.logical_not(np.isnan(prev_matched_tracker_ids))) & (
                 np.not_equal(matched_tracker_ids, prev_matched_tracker_ids))
-            res["IDSW"] += np.sum(is_idsw)
+            res["IDSW"] += int(is_idsw.sum())
             gt_matched_count[matched_gt_ids] += 1
             not_previously_tracked = np.isnan(prev_timestep_tracker_id)
             prev_tracker_id[matched_gt_ids] = matched_tracker_ids
