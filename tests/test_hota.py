@@ -155,7 +155,7 @@ def test_sequence_data_is_trackevals_input():
     checked = 0
     for vid, dets in pairs.dt_by_video.items():
         gts = pairs.gt_by_video[vid]
-        data = sequence_data(dets, gts, pairs.n_frames[vid], pairs.intersections(vid))
+        data = sequence_data(dets, gts, pairs.n_frames[vid], pairs.frame_ious(vid))
         lists = {k: v for k, v in frame_lists(data).items() if k != "dense"}
         for ours, scattered in zip(data["dense"], dense_sequence(lists)):
             np.testing.assert_array_equal(ours, scattered)

@@ -33,7 +33,7 @@ HOTA's per-sequence step is TrackEval's, vectorised over α
 import numpy as np
 
 from ..errors import ObjPropError
-from .tracks import VideoPairs, all_frame_ious
+from .tracks import VideoPairs
 
 TRACKING_SCORE_THR = 0.5
 # what `objprop evaluate` reports (top-level keys), from TrackEval's field names
@@ -54,17 +54,19 @@ def _metrics():
             "Identity": VectorizedIdentity(quiet)}
 
 
-def sequence_data(dets, gts, n_frames, inter):
+def sequence_data(dets, gts, n_frames, frame_ious):
     """TrackEval's per-sequence input for one category of one video, dense: ids relabelled
     0..n-1 over the tracks that appear, and under ``dense`` the (F, G, D) mask IoUs from
-    ``inter`` (the (F, D, G) intersections) with each id's presence per frame, which the
-    vectorised metrics read (:func:`~objprop.evaluation.hota_vectorized.dense_sequence`:
-    the same content as TrackEval's per-frame lists, which are not built)."""
+    ``frame_ious`` (the (F, D, G) IoUs of ``dets`` and ``gts``,
+    :meth:`~objprop.evaluation.tracks.VideoPairs.frame_ious` sliced) with each id's presence
+    per frame, which the vectorised metrics read
+    (:func:`~objprop.evaluation.hota_vectorized.dense_sequence`: the same content as
+    TrackEval's per-frame lists, which are not built)."""
     d_present = np.stack([d.present for d in dets]) if dets else np.zeros((0, n_frames), bool)
     g_present = np.stack([g.present for g in gts]) if gts else np.zeros((0, n_frames), bool)
     d_keep, g_keep = d_present.any(1), g_present.any(1)   # relabel: tracks that appear
     d_on, g_on = d_present[d_keep].T, g_present[g_keep].T                 # (F, D), (F, G)
-    sim = np.swapaxes(all_frame_ious(inter, dets, gts)[:, d_keep][:, :, g_keep], 1, 2)
+    sim = np.swapaxes(frame_ious[:, d_keep][:, :, g_keep], 1, 2)
     return dict(num_timesteps=n_frames, num_gt_ids=int(g_keep.sum()),
                 num_tracker_ids=int(d_keep.sum()), num_gt_dets=int(g_on.sum()),
                 num_tracker_dets=int(d_on.sum()), dense=(sim, g_on, d_on))
@@ -113,7 +115,7 @@ def tracking_metrics(gt, results, score_thr=TRACKING_SCORE_THR, pairs=None,
             if di or gi:
                 seen.add(cat["name"])
             data = sequence_data([dets[vid][i] for i in di], [gts[vid][j] for j in gi],
-                                 lengths[vid], pairs.intersections(vid, di, gi))
+                                 lengths[vid], pairs.frame_ious(vid)[:, di][:, :, gi])
             for name, metric in metrics.items():
                 by_video[name][vid] = metric.eval_sequence(data)
         per_class[cat["name"]] = {name: metrics[name].combine_sequences(by_video[name])

@@ -71,10 +71,9 @@ def _jitter(det, gt):
                                 _consecutive_ious(gt, frames))))
 
 
-def _video_stats(gts, dets, hard, iou_thr, acc, inter):
-    """Add one video's per-track numbers to the accumulator ``acc``; ``inter``: the (F, D,
-    G) intersections of ``dets`` and ``gts``."""
-    vious, frame_ious = T.video_ious(dets, gts, inter), T.all_frame_ious(inter, dets, gts)
+def _video_stats(gts, dets, hard, iou_thr, acc, vious, frame_ious):
+    """Add one video's per-track numbers to the accumulator ``acc``; ``vious``, ``frame_ious``:
+    the (D, G) video and (F, D, G) frame IoUs of ``dets`` and ``gts``."""
     for g, gt in enumerate(gts):
         if gt.iscrowd:
             continue
@@ -164,9 +163,14 @@ def _ranked_video(pairs, vid):
     tracks, and their (D, G) video IoUs and (F, D, G) frame IoUs in that order."""
     dets = pairs.dt_by_video[vid]
     order = list(_score_order(dets))
-    dets, gts = [dets[i] for i in order], pairs.gt_by_video[vid]
-    inter = pairs.intersections(vid, dets=order)
-    return dets, gts, T.video_ious(dets, gts, inter), T.all_frame_ious(inter, dets, gts)
+    return ([dets[i] for i in order], pairs.gt_by_video[vid]) + _ious_of(pairs, vid, order)
+
+
+def _ious_of(pairs, vid, order):
+    """The (D, G) video and (F, D, G) frame IoUs of ``vid``'s result tracks ``order``
+    (indices, in that order) against all its ground-truth tracks."""
+    order = np.asarray(order, dtype=int)
+    return pairs.video_ious(vid)[order], pairs.frame_ious(vid)[:, order]
 
 
 def _score_order(dets):
@@ -198,8 +202,7 @@ def _accumulate(gt, pairs, iou_thr, score_thr=None):
                  if score_thr is None or dets[i].score >= score_thr]
         acc = _new_acc()
         _video_stats(pairs.gt_by_video[v["id"]], [dets[i] for i in order],
-                     v.get("hard_frames") or {}, iou_thr, acc,
-                     pairs.intersections(v["id"], dets=order))
+                     v.get("hard_frames") or {}, iou_thr, acc, *_ious_of(pairs, v["id"], order))
         accs.append(acc)
     return accs
 

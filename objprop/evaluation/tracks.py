@@ -112,27 +112,33 @@ class VideoPairs:
         self.gt_by_video = gt_tracks(gt)
         self.dt_by_video = result_tracks(gt, results)
         self.n_frames = {v["id"]: v["length"] for v in gt["videos"]}
-        self._inter = {}
+        self._inter, self._video_ious, self._frame_ious = {}, {}, {}
 
-    def intersections(self, vid, dets=None, gts=None):
-        """(F, D, G) pixel counts |d_f ∩ g_f| of video ``vid``: its result tracks
-        ``dets`` (indices into ``dt_by_video[vid]``, in that order; default all) against
-        its ground-truth tracks ``gts`` (default all)."""
+    def intersections(self, vid):
+        """(F, D, G) pixel counts |d_f ∩ g_f| of all of video ``vid``'s result tracks
+        (``dt_by_video[vid]``, in that order) against its ground-truth tracks."""
         if vid not in self._inter:
             inter = frame_intersections(self.dt_by_video[vid], self.gt_by_video[vid])
             if not inter.shape[0]:   # no track on either side
                 inter = np.zeros((self.n_frames[vid],) + inter.shape[1:])
             self._inter[vid] = inter
-        inter = self._inter[vid]
-        if dets is not None:
-            inter = inter[:, np.asarray(dets, dtype=int)]
-        if gts is not None:
-            inter = inter[:, :, np.asarray(gts, dtype=int)]
-        return inter
+        return self._inter[vid]
 
     def video_ious(self, vid):
-        """(D, G) video IoUs of all of ``vid``'s result and ground-truth tracks."""
-        return video_ious(self.dt_by_video[vid], self.gt_by_video[vid], self.intersections(vid))
+        """(D, G) video IoUs of all of ``vid``'s result and ground-truth tracks (computed
+        once; a subset of the tracks is a slice of it: the IoUs are per pair)."""
+        if vid not in self._video_ious:
+            self._video_ious[vid] = video_ious(self.dt_by_video[vid], self.gt_by_video[vid],
+                                               self.intersections(vid))
+        return self._video_ious[vid]
+
+    def frame_ious(self, vid):
+        """(F, D, G) per-frame IoUs of all of ``vid``'s pairs (:func:`all_frame_ious`,
+        computed once; sliced by the metrics that read a subset)."""
+        if vid not in self._frame_ious:
+            self._frame_ious[vid] = all_frame_ious(self.intersections(vid),
+                                                   self.dt_by_video[vid], self.gt_by_video[vid])
+        return self._frame_ious[vid]
 
 
 def frame_intersections(dets, gts):
