@@ -49,7 +49,7 @@ def test_plateau_is_the_first_doubling_that_moves_less_than_the_seed_spread():
     texts = {r["multiple"]: r["gain_text"] for r in show.budget_rows(dict(points=preset))
              if r["role"] == roles.AUTHORS}
     assert texts[1].startswith("-0.5 [") and "against its 800 iterations" in texts[1]
-    assert texts[4] == ""
+    assert texts[4] == "— (no baseline run of 3200 iterations)"
     still = budget.plateau(budget.curve(rows({roles.BASELINE: {1: [30.0, 31.0],
                                                                2: [40.0, 41.0]}})))
     assert still["length"] is None

@@ -202,8 +202,11 @@ def budget_rows(budget):
     """One row per (method, length) of ``results/budget.json``'s curve."""
     rows = []
     for p in budget["points"]:
-        row = dict(p)
-        row["gain_text"] = ("" if p.get("gain") is None else
+        row = dict(p, source="seeds " + ", ".join(str(s) for s in p["seeds"]))
+        paired = p["iters"] * (2 if p["role"] in roles.STARTS_FROM_BASELINE else 1)
+        row["gain_text"] = ("" if p["role"] == roles.BASELINE else
+                            f"— (no baseline run of {paired} iterations)"
+                            if p.get("gain") is None else
                             f"{p['gain']:+.1f}" + ("" if p.get("gain_low") is None else
                                                    f" [{p['gain_low']:+.1f}, "
                                                    f"{p['gain_high']:+.1f}]")
