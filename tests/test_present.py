@@ -64,6 +64,22 @@ def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
     # the authors' release against the baseline at the same settings: 30.0 - 35.0, one seed
     assert ("the same settings (UNEQUAL budget: the preset trained on top of the baseline's "
             "checkpoint): -5.0 mAP (one seed, no interval)") in text
+    assert "How far from converged" not in text          # no results/budget.json
+    from objprop.studies import budget
+    curve = budget.curve([dict(role=role, multiple=k, iters=400 * k, seed=s, AP=ap + s)
+                          for role, by_k in ((roles.BASELINE, {1: 30.0, 2: 40.0}),
+                                             (roles.OBJPROP, {1: 31.0, 2: 40.5}))
+                          for k, ap in by_k.items() for s in (0, 1)])
+    (results / "budget.json").write_text(json.dumps(dict(
+        split="tune", seeds=[0, 1], multiples=[1, 2], base_iters=400, points=curve,
+        plateau=budget.plateau(curve))))
+    readme.update_readme(page, results)
+    text = page.read_text()
+    assert ("How far from converged (`make budget`: each method at 400, 800 iterations, "
+            "seeds 0, 1, tune split; evaluation chapter): Doubling MaskTrack R-CNN's "
+            "training moved its mean mAP on the tune split by: 400 → 800: +10.0") in text
+    assert "has not flattened within 800 iterations" in text and "ObjProp 400 it +1.0" in text
+    (results / "budget.json").unlink()
     # a second run with other numbers replaces the block, it does not add one
     write_results(results, base_ap=(0.2, 0.2, 0.2))
     readme.update_readme(page, results)

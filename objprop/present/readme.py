@@ -7,8 +7,8 @@ from ..errors import ObjPropError
 from ..studies.stats import by_role
 from ..studies.store import load_json
 from ..tables import markdown_table
-from .evaluation import (BUDGET_COLUMN, TABLE2_COLUMNS, TABLE2_EXTRA, fidelity_rows,
-                         fidelity_sentence, gain_sentence, table2_rows)
+from .evaluation import (BUDGET_COLUMN, TABLE2_COLUMNS, TABLE2_EXTRA, budget_sentence,
+                         fidelity_rows, fidelity_sentence, gain_sentence, table2_rows)
 from .oracle import table1_markdown
 
 
@@ -37,6 +37,13 @@ def readme_results_block(results_dir="results"):
                   markdown_table(fidelity_rows(ev["fidelity"]), TABLE2_COLUMNS,
                                  extra=(BUDGET_COLUMN, ("filled frames", "filled"))), "",
                   fidelity_sentence(ev["fidelity"]), ""]
+    budget = results_dir / "budget.json"
+    if budget.is_file():
+        b = json.loads(budget.read_text())
+        lines += [f"How far from converged (`make budget`: each method at "
+                  + ", ".join(f"{k * b['base_iters']}" for k in b["multiples"])
+                  + f" iterations, seeds {', '.join(map(str, b['seeds']))}, {b['split']} "
+                  f"split; evaluation chapter): " + budget_sentence(b), ""]
     timings = results_dir / "book_timings.json"
     if timings.is_file():
         t = json.loads(timings.read_text())
