@@ -46,6 +46,7 @@ def test_plateau_is_the_first_doubling_that_moves_less_than_the_seed_spread():
     assert by_k[1]["gain"] == pytest.approx(-0.5) and by_k[1]["gain_vs_iters"] == 800
     assert by_k[2]["gain"] == pytest.approx(1.0) and by_k[2]["gain_vs_iters"] == 1600
     assert "gain" not in by_k[4]                       # no baseline at 8x in this curve
+    assert by_k[4]["gain_vs_iters"] == 3200
     texts = {r["multiple"]: r["gain_text"] for r in show.budget_rows(dict(points=preset))
              if r["role"] == roles.AUTHORS}
     assert texts[1].startswith("-0.5 [") and "against its 800 iterations" in texts[1]

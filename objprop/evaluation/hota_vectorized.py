@@ -58,8 +58,9 @@ def _frame_matches(score, sim, g_present, d_present):
         frames.append(np.full(len(rows), t))
         gs.append(g[rows])
         ds.append(d[cols])
-    order = np.argsort(np.concatenate(frames), kind="stable")     # frame order, as TrackEval
-    t, g, d = np.concatenate(frames)[order], np.concatenate(gs)[order], np.concatenate(ds)[order]
+    frames = np.concatenate(frames)
+    order = np.argsort(frames, kind="stable")                      # frame order, as TrackEval
+    t, g, d = frames[order], np.concatenate(gs)[order], np.concatenate(ds)[order]
     return g, d, sim[t, g, d]
 
 

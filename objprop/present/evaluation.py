@@ -203,9 +203,8 @@ def budget_rows(budget):
     rows = []
     for p in budget["points"]:
         row = dict(p, source="seeds " + ", ".join(str(s) for s in p["seeds"]))
-        paired = p["iters"] * (2 if p["role"] in roles.STARTS_FROM_BASELINE else 1)
         row["gain_text"] = ("" if p["role"] == roles.BASELINE else
-                            f"— (no baseline run of {paired} iterations)"
+                            f"— (no baseline run of {p['gain_vs_iters']} iterations)"
                             if p.get("gain") is None else
                             f"{p['gain']:+.1f}" + ("" if p.get("gain_low") is None else
                                                    f" [{p['gain_low']:+.1f}, "

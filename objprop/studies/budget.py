@@ -99,7 +99,7 @@ def curve(rows):
     Equal budget: ObjProp at k x against the baseline at k x; the authors' preset at k x,
     which trains k x on top of the baseline's k x, against the baseline at 2k x (the same
     iterations in all, as one schedule rather than two). ``gain_vs_iters``: the baseline
-    length paired with (no gain where the curve lacks it)."""
+    length a method's point is paired with (also where the curve lacks it: then no gain)."""
     from .verdict import interval
     by = {}
     for r in rows:
@@ -115,10 +115,11 @@ def curve(rows):
                      AP_std=float(ap.std(ddof=1)) if len(ap) > 1 else None)
         ref = 2 * k if role in roles.STARTS_FROM_BASELINE else k
         diffs = [r["AP"] - base[ref, r["seed"]] for r in rs if (ref, r["seed"]) in base]
+        if role != roles.BASELINE:
+            point["gain_vs_iters"] = rs[0]["iters"] * ref // k    # even where it was not run
         if role != roles.BASELINE and diffs:
             mean, low, high = interval(diffs)
-            point.update(gain=mean, gain_low=low, gain_high=high,
-                         gain_vs_iters=rs[0]["iters"] * ref // k)
+            point.update(gain=mean, gain_low=low, gain_high=high)
         for key in ("branch_iou_easy", "branch_iou_hard", "detector_iou_easy",
                     "detector_iou_hard"):
             vals = [r[key] for r in rs if r.get(key) is not None]
