@@ -65,7 +65,7 @@ bench: setup
 # the CPU's (same tracks, mask IoU >= 0.99), s/iteration GPU against CPU; refuses in one line
 # without a GPU. Build mmcv's CUDA ops first (`FORCE_CUDA=1 make setup` where nvcc exists).
 gpu-check: setup
-	@$(VENV)/bin/objprop doctor --check-gpu
+	@$(VENV)/bin/objprop doctor --check-gpu --json results/gpu_check.json
 
 # where a toy training iteration goes (stages and torch operators)
 profile: setup

@@ -9,15 +9,17 @@ Settings, for each toy method:
 
 * ``before``: the loop as it was before the speed-up (2026-11-26): float32, mmcv's CPU
   RoIAlign, NCHW convolutions, the per-tensor AdamW, libgomp's default spin
-  (``GOMP_SPINCOUNT=300000``), glibc's default malloc, torch's thread count (every core);
+  (``GOMP_SPINCOUNT=300000``), glibc's default malloc, every core as a fixed thread count
+  (torch's default; fixed, so no ``CoreShareHook``);
 * ``now``: the configs as they are (the backbone and FPN under bf16 autocast while
-  training, channels-last, torchvision's RoIAlign, fused AdamW) in a training's
+  training, channels-last, RoIAlign with its backward as two matrix products
+  (``objprop.models.roi_align``), fused AdamW) in a training's
   environment (``objprop.training.threads.training_env``: the short spin, ``MALLOC_ENV``),
-  every core;
+  every core, giving way to other processes (``CoreShareHook``);
 * ``now, 2 side by side``: two trainings at once (seeds 0 and 1), one thread each, as the
   book runs its trainings; throughput is both runs' iterations per second together;
-* ``now in float32`` (alone and side by side): ``model.train_feat_dtype=None``, what the
-  rest of the speed-up gives without bf16.
+* ``now in float32`` (alone and side by side): every part in float32
+  (:func:`fp32_options`), what the rest of the speed-up gives without bf16.
 
 Then the sharing check: ``before`` and ``now`` alone against the same setting beside a
 second, longer training of the same setting (started first, stopped after).
@@ -42,9 +44,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"masktrack_rcnn": "configs/masktrack_rcnn_r18_fpn_toy.py",
            "objprop": "configs/objprop_r18_fpn_toy.py"}
-BEFORE_OPTIONS = ["model.channels_last=False", "model.train_feat_dtype=None",
-                  "model.roi_head.bbox_roi_extractor.roi_layer.use_torchvision=False",
-                  "model.roi_head.mask_roi_extractor.roi_layer.use_torchvision=False",
+BEFORE_OPTIONS = ["model.channels_last=False",
+                  *(f"model.roi_head.{e}_roi_extractor.{k}" for e in ("bbox", "mask")
+                    for k in ("type=SingleRoIExtractor", "roi_layer.type=RoIAlign")),
                   "optimizer.fused=False"]
 sys.path.insert(0, str(ROOT))
 from objprop.training.threads import MALLOC_ENV, training_env  # noqa: E402
@@ -53,7 +55,17 @@ NOW_ENV = training_env()
 # before: libgomp's default spin (OMP_WAIT_POLICY unset), glibc's default malloc
 BEFORE_ENV = dict({k: v for k, v in NOW_ENV.items() if k not in MALLOC_ENV},
                   GOMP_SPINCOUNT="300000")
-FP32_OPTIONS = ["model.train_feat_dtype=None"]
+# before: every core, fixed (a fixed count also keeps the CoreShareHook away: it came after)
+BEFORE_THREADS = os.cpu_count() or 1
+
+
+def fp32_options(config):
+    """``--cfg-options`` training ``config`` in float32 (every part the toy configs train
+    in bf16: ``inference.train_precision_options``)."""
+    from objprop.config import load_config
+    from objprop.inference import train_precision_options
+    return [f"{k}={v}" for k, v in
+            train_precision_options(load_config(str(ROOT / config)), "float32").items()]
 
 
 def train_cmd(config, data, iters, work_dir, options=(), seed=0, threads=None):
@@ -99,14 +111,16 @@ class Bench:
         return dict(median=statistics.mean(x["s_per_iter_median"] for x in s) / jobs,
                     wall=statistics.mean(x["s_per_iter"] for x in s) / jobs, runs=jobs)
 
-    def beside(self, config, options, env, iters=None):
+    def beside(self, config, options, env, iters=None, threads=None):
         """One training while a second one of the same setting runs."""
         bg_wd, wd = self._wd(), self._wd()
-        bg = start(train_cmd(config, self.data, 100000, bg_wd, options, seed=1), env)
+        bg = start(train_cmd(config, self.data, 100000, bg_wd, options, seed=1,
+                             threads=threads), env)
         time.sleep(15)  # the second training is past its set-up and iterating
         iters = iters or self.iters
         try:
-            s = finish(start(train_cmd(config, self.data, iters, wd, options), env), wd)
+            s = finish(start(train_cmd(config, self.data, iters, wd, options,
+                                       threads=threads), env), wd)
         finally:
             bg.kill()
             bg.communicate()
@@ -134,21 +148,25 @@ def main():
         plan = []  # (method, setting, thunk)
         for m in args.methods:
             c = CONFIGS[m]
-            plan += [(m, "before", lambda c=c: bench.alone(c, BEFORE_OPTIONS, BEFORE_ENV)),
+            fp32 = fp32_options(c)
+            before = BEFORE_OPTIONS + fp32
+            plan += [(m, "before", lambda c=c, o=before: bench.alone(c, o, BEFORE_ENV,
+                                                                     threads=BEFORE_THREADS)),
                      (m, "now", lambda c=c: bench.alone(c, [], NOW_ENV)),
                      (m, "now, 2 side by side", lambda c=c: bench.side_by_side(c, [], NOW_ENV))]
             if not args.no_fp32:
                 plan += [(m, "now in float32",
-                          lambda c=c: bench.alone(c, FP32_OPTIONS, NOW_ENV)),
+                          lambda c=c, o=fp32: bench.alone(c, o, NOW_ENV)),
                          (m, "now in float32, 2 side by side",
-                          lambda c=c: bench.side_by_side(c, FP32_OPTIONS, NOW_ENV))]
+                          lambda c=c, o=fp32: bench.side_by_side(c, o, NOW_ENV))]
         if not args.no_sharing:
             c = CONFIGS[args.methods[-1]]
             m = args.methods[-1]
             # the collapsed setting runs at several s/iteration: fewer iterations
             plan += [(m, "before, beside a 2nd training",
-                      lambda: bench.beside(c, BEFORE_OPTIONS, BEFORE_ENV,
-                                           iters=max(5, args.iters // 3))),
+                      lambda: bench.beside(c, BEFORE_OPTIONS + fp32_options(c), BEFORE_ENV,
+                                           iters=max(5, args.iters // 3),
+                                           threads=BEFORE_THREADS)),
                      (m, "now, beside a 2nd training", lambda: bench.beside(c, [], NOW_ENV))]
         results = {}
         for r in range(args.repeat):

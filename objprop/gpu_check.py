@@ -200,8 +200,11 @@ def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print, record=
                                ("GPU vs GPU again: problems", "repeat")],
                        extra=(), digits=3))
     if record:
+        import datetime
+
         from .io import write_json_atomic
-        write_json_atomic(dict(environment=environment, methods=rows), record, indent=1)
+        write_json_atomic(dict(date=datetime.date.today().isoformat(), ok=not failures,
+                               environment=environment, methods=rows), record, indent=1)
     if failures:
         raise ObjPropError(f"GPU and CPU inference disagree ({len(failures)} problems; "
                            f"first: {failures[0]})")

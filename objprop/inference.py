@@ -32,12 +32,22 @@ def test_precision_options(cfg, precision):
     :data:`TEST_PRECISIONS`): its backbone and FPN (``model.test_feat_dtype``) and, where it
     has one, its propagation head's mask convolutions (``model.prop_head.test_conv_dtype``);
     float32 is None (no autocast)."""
+    return _precision_options(cfg, precision, "test")
+
+
+def train_precision_options(cfg, precision):
+    """The same while training: ``model.train_feat_dtype`` and
+    ``model.prop_head.train_conv_dtype``."""
+    return _precision_options(cfg, precision, "train")
+
+
+def _precision_options(cfg, precision, phase):
     if precision not in TEST_PRECISIONS:
         raise ValueError(f"precision must be one of {TEST_PRECISIONS}, not {precision!r}")
     dtype = None if precision == "float32" else precision
-    options = {"model.test_feat_dtype": dtype}
+    options = {f"model.{phase}_feat_dtype": dtype}
     if "prop_head" in cfg.model:
-        options["model.prop_head.test_conv_dtype"] = dtype
+        options[f"model.prop_head.{phase}_conv_dtype"] = dtype
     return options
 
 

@@ -80,6 +80,21 @@ def test_readme_block_is_rewritten_from_the_results_files(tmp_path):
             "training moved its mean mAP on the tune split by: 400 → 800: +10.0") in text
     assert "has not flattened within 800 iterations" in text and "ObjProp 400 it +1.0" in text
     (results / "budget.json").unlink()
+    assert "GPU check" not in text                        # no results/gpu_check.json
+    row = dict(method="ObjProp", gpu_s_per_iter=0.1, cpu_s_per_iter=0.45, min_iou=1.0,
+               tf32_problems=["a", "b"])
+    (results / "gpu_check.json").write_text(json.dumps(dict(
+        date="2026-11-27", ok=True, environment=dict(gpus=["H"], torch="2.x"), methods=[row])))
+    readme.update_readme(page, results)
+    assert ("GPU check (`make gpu-check`, 2026-11-27, H, torch 2.x): ObjProp 0.100 "
+            "s/iteration against 0.450 on its CPU (4.5x); the same tracks on GPU and CPU in "
+            "fp32, every paired mask IoU at least 1.00. With the GPU's default TF32 "
+            "convolutions the problems counted were ObjProp 2") in page.read_text()
+    (results / "gpu_check.json").write_text(json.dumps(dict(ok=False, methods=[row])))
+    readme.update_readme(page, results)
+    assert "undated, no GPU recorded" in page.read_text()
+    assert "GPU and CPU DISAGREED" in page.read_text()
+    (results / "gpu_check.json").unlink()
     # a second run with other numbers replaces the block, it does not add one
     write_results(results, base_ap=(0.2, 0.2, 0.2))
     readme.update_readme(page, results)

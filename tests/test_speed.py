@@ -1,5 +1,4 @@
-"""The speed levers change how a step is computed, not what: torchvision's RoIAlign equals
-mmcv's, channels-last features equal NCHW ones, bf16 features stay close to float32, while
+"""The speed levers change how a step is computed, not what: the toy RoIAlign equals mmcv's, channels-last features equal NCHW ones, bf16 features stay close to float32, while
 training and at test time, each only where the config asks; the thread settings reach every
 training process; the book's trainings run side by side. Speed itself is measured by
 benchmarks/bench_train.py and bench_models.py, not here."""
@@ -22,24 +21,60 @@ BASELINE = str(ROOT / "configs" / "masktrack_rcnn_r18_fpn_toy.py")
 SMALL = "data.train.pipeline.2.img_scale=(96,64)"
 
 
-def test_torchvision_roi_align_equals_mmcvs_forward_and_backward():
+def _rois(g, n, batch, width, height, max_side):
+    xy = torch.rand(n, 2, generator=g) * torch.tensor([width, height]) - 20  # some cross edges
+    wh = torch.rand(n, 2, generator=g) * max_side
+    wh[:3] = 0                                                # empty RoIs: an empty grid
+    return torch.cat([torch.randint(0, batch, (n, 1), generator=g).float(), xy, xy + wh], 1)
+
+
+def test_toy_roi_align_equals_mmcvs_forward_and_backward():
+    """The toy RoI layer (torchvision's forward, the matrix-product backward) against mmcv's
+    CPU kernel: the same outputs to the bit, the same gradient up to float32 rounding, for
+    the adaptive and a fixed sampling grid, aligned or not, RoIs inside, across the edge of,
+    and off the feature map. mmcv's kernel reads its input's memory as NCHW, so it gets the
+    features in that layout; the toy model's are channels-last."""
     from mmcv.ops import RoIAlign
+    from objprop.models.roi_align import MatmulGradRoIAlign
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(2, 16, 40, 72, generator=g, requires_grad=True)
-    xy = torch.rand(30, 2, generator=g) * torch.tensor([250., 130.])
-    wh = torch.rand(30, 2, generator=g) * 120 + 1
-    rois = torch.cat([torch.randint(0, 2, (30, 1), generator=g).float(), xy, xy + wh], 1)
-    for size in (7, 14):
-        mmcv_op = RoIAlign(size, 0.25, 0, use_torchvision=False)
-        tv_op = RoIAlign(size, 0.25, 0, use_torchvision=True)
-        a, b = mmcv_op(feats, rois.clone()), tv_op(feats, rois.clone())
+    feats_cl = feats.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    rois = _rois(g, 60, 2, 300, 170, 160)
+    rois[-1, 1:] = torch.tensor([400., 300., 460., 350.])    # wholly off the map
+    for size, ratio, aligned in ((7, 0, True), (14, 0, True), (7, 2, True), (7, 0, False)):
+        mmcv_op = RoIAlign(size, 0.25, ratio, aligned=aligned)
+        ours = MatmulGradRoIAlign(size, 0.25, ratio, aligned=aligned)
+        a, b = mmcv_op(feats, rois.clone()), ours(feats_cl, rois.clone())
         assert torch.equal(a, b)
-        ga, = torch.autograd.grad((a * a).sum(), feats)
-        gb, = torch.autograd.grad((b * b).sum(), feats)
-        assert torch.allclose(ga, gb, atol=1e-6)
-    cfg = toy_model("objprop")[1]
+        w = torch.randn(a.shape, generator=g)
+        ga, = torch.autograd.grad((a * w).sum(), feats)
+        gb, = torch.autograd.grad((b * w).sum(), feats_cl)
+        assert ga.abs().max() > 0.1 and torch.allclose(ga, gb, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="pool_mode"):
+        MatmulGradRoIAlign(7, 0.25, 0, pool_mode="max")
+    model, cfg = toy_model("objprop")
     for name in ("bbox_roi_extractor", "mask_roi_extractor"):  # what the toy model uses
-        assert cfg.model.roi_head[name].roi_layer.use_torchvision
+        assert cfg.model.roi_head[name].roi_layer.type == "MatmulGradRoIAlign"
+        assert isinstance(getattr(model.roi_head, name).roi_layers[0], MatmulGradRoIAlign)
+
+
+def test_channels_last_is_refused_beside_mmcvs_roi_align_kernel():
+    mmcv_kernel = {f"model.roi_head.mask_roi_extractor.{k}": v
+                   for k, v in (("type", "SingleRoIExtractor"), ("roi_layer.type", "RoIAlign"))}
+    with pytest.raises(ValueError, match="mask_roi_extractor: MatmulGradRoIAlign"):
+        toy_model("masktrack", **mmcv_kernel)
+    model, _ = toy_model("masktrack", **mmcv_kernel, **{"model.channels_last": False})
+    assert not model.channels_last
+
+
+def test_roi_layer_extractor_builds_mmcvs_layers_too():
+    from mmcv.ops import RoIAlign
+    from mmdet.models.builder import build_roi_extractor
+    ext = build_roi_extractor(dict(type="RoILayerExtractor", out_channels=8,
+                                   featmap_strides=[4, 8],
+                                   roi_layer=dict(type="RoIAlign", output_size=7)))
+    assert [type(m) for m in ext.roi_layers] == [RoIAlign, RoIAlign]
+    assert ext.roi_layers[1].spatial_scale == 1 / 8
 
 
 def test_channels_last_model_computes_the_same_features():
@@ -176,17 +211,56 @@ def test_the_mask_head_s_convolutions_in_bf16_only_when_asked(when):
         PropagationHead(**{key: "int8"})
 
 
-def test_test_precision_options_reach_the_backbone_and_the_propagation_head():
+@pytest.mark.parametrize("phase", ["test", "train"])
+def test_precision_options_reach_the_backbone_and_the_propagation_head(phase):
+    from objprop import inference
     from objprop.config import load_config
-    from objprop.inference import build_model, test_precision_options
+    options_for = getattr(inference, f"{phase}_precision_options")
     for config, with_head in ((BASELINE, False), (TOY, True)):
         cfg = load_config(config)
+        assert cfg.model[f"{phase}_feat_dtype"] == "bfloat16"   # the toy default
         for precision, dtype in (("float32", None), ("bfloat16", torch.bfloat16)):
-            options = test_precision_options(cfg, precision)
-            assert ("model.prop_head.test_conv_dtype" in options) == with_head
-            model = build_model(load_config(config, cfg_options=options))
-            assert model.test_feat_dtype == dtype
+            options = options_for(cfg, precision)
+            assert (f"model.prop_head.{phase}_conv_dtype" in options) == with_head
+            model = inference.build_model(load_config(config, cfg_options=options))
+            assert getattr(model, f"{phase}_feat_dtype") == dtype
             if with_head:
-                assert model.prop_head.test_conv_dtype == dtype
+                assert getattr(model.prop_head, f"{phase}_conv_dtype") == dtype
     with pytest.raises(ValueError, match="precision"):
-        test_precision_options(load_config(TOY), "int8")
+        options_for(load_config(TOY), "int8")
+
+
+def test_a_training_gives_way_to_other_processes_and_takes_the_cores_back(monkeypatch):
+    from objprop.training import threads as th
+    assert th.threads_beside(0.1, 2, 2) == 2 and th.threads_beside(1.0, 2, 2) == 1
+    assert th.threads_beside(3.0, 2, 2) == 1 and th.threads_beside(0.0, 4, 2) == 2
+    clock = {"wall": 0.0, "busy": 0.0, "own": 0.0}
+    monkeypatch.setattr(th, "_machine_busy_seconds", lambda: clock["busy"])
+    monkeypatch.setattr(th.CoreShare, "_sample",
+                        lambda self: (clock["wall"], th._machine_busy_seconds(), clock["own"]))
+    before = torch.get_num_threads()
+    try:
+        share = th.CoreShare(most=2, cores=2)
+        assert share.update() is None                    # nothing measured yet
+
+        def tick(own, others):                           # 10 s: this process's and others' cores
+            clock["wall"] += 10
+            clock["own"] += 10 * own
+            clock["busy"] += 10 * (own + others)
+            return share.update()
+        assert tick(2.0, 0.0) == 2 and torch.get_num_threads() == 2   # alone: every core
+        assert tick(1.0, 1.0) == 1 and torch.get_num_threads() == 1   # a second process
+        assert tick(1.0, 0.2) == 2 and torch.get_num_threads() == 2   # it ended
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_only_trainings_on_every_core_share_them(toyvis_small, tmp_path):
+    from objprop.training.runners import CoreShareHook
+    for threads, expected in ((None, True), (1, False)):
+        summary = training.train(training.TrainSettings(
+            BASELINE, data_root=str(toyvis_small), work_dir=str(tmp_path / f"t{threads}"),
+            max_iters=1, threads=threads, cfg_options=[SMALL]))
+        assert summary["complete"]
+        log = (tmp_path / f"t{threads}").glob("*.log")
+        assert any("CoreShareHook" in p.read_text() for p in log) == expected

@@ -5,8 +5,9 @@ num_classes = 5
 # merged into the model by the *_toy configs: `model = {{_base_.toy_model}}`
 # Speed on 2 cores without changing the model (benchmarks/profile_train.py shows where an
 # iteration goes, benchmarks/bench_train.py the ratios): channels-last convolutions, and
-# torchvision's RoIAlign, whose forward and backward equal mmcv's CPU kernel to the last bit
-# (tests/test_speed.py) and run faster.
+# RoIAlign as objprop.models.roi_align.MatmulGradRoIAlign: torchvision's forward, equal to
+# mmcv's CPU kernel to the last bit, and a backward computed as two matrix products, equal
+# to the kernel's up to float32 rounding (tests/test_speed.py).
 toy_model = dict(
     channels_last=True,
     # bf16 autocast of the backbone and FPN while training: about
@@ -28,9 +29,11 @@ toy_model = dict(
     neck=dict(in_channels=[64, 128, 256, 512], out_channels=64),
     rpn_head=dict(in_channels=64, feat_channels=64),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=64, roi_layer=dict(use_torchvision=True)),
+        bbox_roi_extractor=dict(type='RoILayerExtractor', out_channels=64,
+                                roi_layer=dict(type='MatmulGradRoIAlign')),
         bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=num_classes),
-        mask_roi_extractor=dict(out_channels=64, roi_layer=dict(use_torchvision=True)),
+        mask_roi_extractor=dict(type='RoILayerExtractor', out_channels=64,
+                                roi_layer=dict(type='MatmulGradRoIAlign')),
         mask_head=dict(in_channels=64, conv_out_channels=64, num_classes=num_classes),
         # bounded (cosine) match logits: see objprop/models/track_head.py
         track_head=dict(in_channels=64, fc_out_channels=256, normalize=True, scale=10.0)),
@@ -48,12 +51,15 @@ toy_model = dict(
 # ToyVIS object is two to four feature cells across.
 toy_objprop_model = dict(
     toy_model,
-    # train_conv_dtype: bf16 autocast of the mask head's convolutions while training
-    # ('bfloat16'): opt-in, not checked against float32 (no gain beyond the backbone's in
-    # bench_train.py on 2 cores, 2026-11-26)
+    # train_conv_dtype: bf16 autocast of the mask head's convolutions while training, with
+    # the backbone's (see toy_model): about 1.06x an ObjProp iteration once RoIAlign's
+    # backward was cheap (two trainings side by side, 2026-11-27). Kept because the book's
+    # mAP stayed within float32's seed spread (benchmarks/check_bf16.py --methods objprop,
+    # 3 seeds, 400 iterations, 2026-11-27, results/precision_check.json: backbone, FPN and
+    # this head in bf16 against all float32, paired mean -0.1 mAP against a seed std of 1.6)
     # test_conv_dtype: bf16 at test time, checked with the backbone's (see toy_model)
-    prop_head=dict(in_channels=64, conv_channels=64, feat_stride=8, train_conv_dtype=None,
-                   test_conv_dtype='bfloat16'),
+    prop_head=dict(in_channels=64, conv_channels=64, feat_stride=8,
+                   train_conv_dtype='bfloat16', test_conv_dtype='bfloat16'),
     test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100),
                   rcnn=dict(score_thr=0.05, max_per_img=10)))
 data_root = 'data/toyvis/'

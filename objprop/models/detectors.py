@@ -110,6 +110,20 @@ def match_ids(gt_ids, ref_gt_ids):
     return out
 
 
+def _require_layout_aware_roi_layers(roi_head):
+    """Channels-last features need RoI layers that read them as such: mmcv's RoIAlign kernel
+    (``use_torchvision=False``) reads its input's memory as NCHW and pools the wrong cells
+    from a channels-last map, silently (tests/test_speed.py)."""
+    from mmcv.ops import RoIAlign
+    for name in ("bbox_roi_extractor", "mask_roi_extractor"):
+        for layer in getattr(getattr(roi_head, name, None), "roi_layers", ()):
+            if isinstance(layer, RoIAlign) and not layer.use_torchvision:
+                raise ValueError(f"channels_last=True needs a RoI layer that reads "
+                                 f"channels-last features ({name}: MatmulGradRoIAlign, or "
+                                 f"RoIAlign with use_torchvision=True); mmcv's RoIAlign kernel "
+                                 f"reads them as NCHW")
+
+
 @DETECTORS.register_module()
 class MaskTrackRCNN(TwoStageDetector):
     """Mask R-CNN + track head, with online tracking at test time (the baseline)."""
@@ -130,6 +144,7 @@ class MaskTrackRCNN(TwoStageDetector):
         self.test_feat_dtype = autocast_dtype("test_feat_dtype", test_feat_dtype)
         self.channels_last = bool(channels_last)
         if self.channels_last:  # in-place initialisation and loading keep this order
+            _require_layout_aware_roi_layers(self.roi_head)
             self.backbone.to(memory_format=torch.channels_last)
             if self.with_neck:
                 self.neck.to(memory_format=torch.channels_last)

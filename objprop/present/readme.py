@@ -55,12 +55,33 @@ def readme_results_block(results_dir="results"):
                   + f"), on this machine; set-up not included. Its {len(train)} training "
                   f"runs took {trained / 60:.0f} min when they trained (a finished run is "
                   f"reused, not trained again, and keeps its own time).", ""]
+    gpu = results_dir / "gpu_check.json"
+    if gpu.is_file():
+        lines += [gpu_check_sentence(json.loads(gpu.read_text())), ""]
     oracle = results_dir / "oracle.json"
     if oracle.is_file():
         lines += ["Table 1 (oracle study, percent):", "",
                   table1_markdown(json.loads(oracle.read_text()), paper=True), ""]
     lines.append(README_END)
     return "\n".join(lines)
+
+
+def gpu_check_sentence(record):
+    """What the last ``make gpu-check`` (``results/gpu_check.json``) measured: the GPU, each
+    method's s/iteration there and on that machine's CPU, and whether the devices agreed."""
+    env = record.get("environment") or {}
+    rows = record.get("methods") or []
+    speed = "; ".join(f"{r['method']} {r['gpu_s_per_iter']:.3f} s/iteration against "
+                      f"{r['cpu_s_per_iter']:.3f} on its CPU "
+                      f"({r['cpu_s_per_iter'] / r['gpu_s_per_iter']:.1f}x)" for r in rows)
+    agree = ("the same tracks on GPU and CPU in fp32, every paired mask IoU at least "
+             f"{min(r['min_iou'] for r in rows):.2f}" if record.get("ok", True)
+             else "GPU and CPU DISAGREED")
+    tf32 = ", ".join(f"{r['method']} {len(r.get('tf32_problems') or [])}" for r in rows)
+    return (f"GPU check (`make gpu-check`, {record.get('date', 'undated')}, "
+            f"{', '.join(env.get('gpus') or ['no GPU recorded'])}, torch {env.get('torch')}): "
+            f"{speed}; {agree}. With the GPU's default TF32 convolutions the problems "
+            f"counted were {tf32} (reported, not judged: see README, GPUs).")
 
 
 def training_summary(runs):

@@ -199,7 +199,7 @@ def _build_runner(cfg, s, model, distributed, classes, work_dir, logger, timesta
                              build_runner, get_dist_info)
     from mmdet import __version__ as mmdet_version
     from ..io import write_text_atomic
-    from .runners import ATOMIC_RUNNERS, RunRecorder
+    from .runners import ATOMIC_RUNNERS, CoreShareHook, RunRecorder
     wrapped = _wrap(model, cfg, s.gpus, distributed)
     optimizer = build_optimizer(model, cfg.optimizer)
     meta = dict(exp_name=Path(s.config).name)
@@ -230,6 +230,8 @@ def _build_runner(cfg, s, model, distributed, classes, work_dir, logger, timesta
                                    custom_hooks_config=cfg.get("custom_hooks"))
     if distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
+    if not s.threads and not s.gpus and not distributed:  # a CPU run on every core
+        runner.register_hook(CoreShareHook(), priority="VERY_LOW")
     recorder = RunRecorder()
     runner.register_hook(recorder, priority="LOWEST")
     return runner, recorder

@@ -105,6 +105,28 @@ def replace_link(target, link):
 
 
 @HOOKS.register_module()
+class CoreShareHook(Hook):
+    """Every ``interval`` iterations, this CPU training's thread count from the cores other
+    processes left it (:class:`objprop.training.threads.CoreShare`), between one and the
+    count it started with. Registered by ``objprop train`` for CPU trainings whose thread
+    count was not fixed (``--threads``: the book's side-by-side runs fix one each)."""
+
+    def __init__(self, interval=5):
+        self.interval, self.share, self.n = interval, None, 0
+
+    def before_run(self, runner):
+        import torch
+        from .threads import CoreShare
+        self.share = CoreShare(torch.get_num_threads())
+        self.share.update()
+
+    def after_train_iter(self, runner):
+        self.n += 1        # this invocation's iterations: the first one already measures
+        if self.n == 1 or self.n % self.interval == 0:
+            self.share.update()
+
+
+@HOOKS.register_module()
 class RunRecorder(Hook):
     """Timing and last losses of this invocation (rank 0 writes them to the run summary)."""
 

@@ -88,8 +88,9 @@ class TrainSettings:
         type=int))
     seed: int = field(default=0, metadata=_flag("--seed", "training seed", type=int))
     threads: int = field(default=None, metadata=_flag(
-        "--threads", "CPU threads of each training process (default: torch's, every core; "
-        "with --procs P, cores / P); not part of the experiment: a finished run is reused "
+        "--threads", "CPU threads of each training process (default: every core, fewer "
+        "while other processes keep cores busy; with --procs P, cores / P); not part of the "
+        "experiment: a finished run is reused "
         "whatever its thread count", type=int))
     cfg_options: dict = field(default_factory=dict, metadata=_flag(
         "--cfg-options", "override config keys (dotted; list items by index; mmcv's "

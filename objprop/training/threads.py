@@ -68,3 +68,58 @@ def parallel_jobs(gpus=0, cpus=None):
     if gpus:
         return 1
     return max(1, cpus or os.cpu_count() or 1)
+
+
+def _machine_busy_seconds():
+    """CPU seconds all processes of the machine spent busy since boot (/proc/stat's first
+    line, less idle and iowait); None where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return (sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)) / hz
+
+
+def threads_beside(others, cores, most):
+    """The thread count a training takes when the rest of the machine keeps ``others``
+    cores busy: the cores left free, at least one, at most ``most``."""
+    return max(1, min(most, int(round(cores - others))))
+
+
+class CoreShare:
+    """Give way when other processes need the cores, take them back when they are done.
+
+    A CPU training with as many threads as cores, beside a second CPU-heavy process (another
+    training, ``make test``), runs more threads than there are cores: a parallel region
+    waits for its descheduled threads, and a toy ObjProp iteration took about 3x its time
+    alone there, with the short spin already set (2026-11-27), against the fair share's 2x.
+    :meth:`update`, called every few iterations, measures how many cores the *other*
+    processes kept busy since the last call (the machine's busy CPU time from /proc/stat
+    less this process's own) and sets ``torch.set_num_threads`` to the cores they left
+    (:func:`threads_beside`), never above the count the training started with.
+    """
+
+    def __init__(self, most, cores=None):
+        self.most, self.cores = most, cores or os.cpu_count() or 1
+        self.last = None
+
+    def _sample(self):
+        import time
+        busy = _machine_busy_seconds()
+        return None if busy is None else (time.monotonic(), busy, time.process_time())
+
+    def update(self):
+        """Returns the thread count set (None: nothing measured yet, or no /proc/stat)."""
+        import torch
+        now = self._sample()
+        last, self.last = self.last, now
+        if now is None or last is None or now[0] - last[0] <= 0:
+            return None
+        wall = now[0] - last[0]
+        others = max(0.0, (now[1] - last[1]) - (now[2] - last[2])) / wall
+        threads = threads_beside(others, self.cores, self.most)
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        return threads
