@@ -1,7 +1,9 @@
-"""The speed levers change how a step is computed, not what: the toy RoIAlign equals mmcv's, channels-last features equal NCHW ones, bf16 features stay close to float32, while
+"""The speed levers change how a step is computed, not what: the toy RoIAlign equals mmcv's,
+channels-last features equal NCHW ones, bf16 features stay close to float32, while
 training and at test time, each only where the config asks; the thread settings reach every
-training process; the book's trainings run side by side. Speed itself is measured by
-benchmarks/bench_train.py and bench_models.py, not here."""
+training process; the book's trainings run side by side; a training on every core gives way
+to other processes. Speed itself is measured by benchmarks/bench_train.py,
+bench_roi_align.py and bench_models.py, not here."""
 import os
 import subprocess
 import sys
@@ -256,7 +258,7 @@ def test_a_training_gives_way_to_other_processes_and_takes_the_cores_back(monkey
 
 
 def test_only_trainings_on_every_core_share_them(toyvis_small, tmp_path):
-    from objprop.training.runners import CoreShareHook
+    before = torch.get_num_threads()
     for threads, expected in ((None, True), (1, False)):
         summary = training.train(training.TrainSettings(
             BASELINE, data_root=str(toyvis_small), work_dir=str(tmp_path / f"t{threads}"),
@@ -264,3 +266,4 @@ def test_only_trainings_on_every_core_share_them(toyvis_small, tmp_path):
         assert summary["complete"]
         log = (tmp_path / f"t{threads}").glob("*.log")
         assert any("CoreShareHook" in p.read_text() for p in log) == expected
+        assert torch.get_num_threads() == before     # the process's count is left as it was

@@ -213,8 +213,11 @@ def test_two_processes_of_one_image_step_like_one_process_of_two(toyvis_small, t
 # --------------------------------------------------------------------------- (c) kill + resume
 
 def test_killed_run_resumes_to_the_same_iteration(toyvis_small, tmp_path):
+    # a fixed thread count: exactness needs it (a run on every core gives way to other
+    # processes, and the thread count orders float32 reductions)
+    threads = os.cpu_count() or 1
     common = ["--config", BASELINE, "--data", toyvis_small, "--max-iters", 6,
-              "--samples-per-gpu", 1]
+              "--samples-per-gpu", 1, "--threads", threads]
     opts = ["--cfg-options", "checkpoint_config.interval=2", SMALL]
     wd = tmp_path / "killed"
     with open(tmp_path / "killed.log", "w") as logf:
@@ -243,7 +246,7 @@ def test_killed_run_resumes_to_the_same_iteration(toyvis_small, tmp_path):
 
     whole = training.train(training.TrainSettings(
         BASELINE, data_root=str(toyvis_small), work_dir=str(tmp_path / "whole"), max_iters=6,
-        samples_per_gpu=1, cfg_options=["checkpoint_config.interval=2", SMALL]))
+        samples_per_gpu=1, threads=threads, cfg_options=["checkpoint_config.interval=2", SMALL]))
     for summary in (resumed, whole):
         assert summary["iters"] == 6 and summary["complete"]
         assert Path(summary["checkpoint"]).name == "iter_6.pth"

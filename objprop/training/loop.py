@@ -76,6 +76,7 @@ def train(settings):
     import torch
     import torch.distributed as dist
     distributed = settings.launcher == "pytorch"
+    threads = torch.get_num_threads()   # the process's own, restored after the run
     if settings.threads:
         torch.set_num_threads(settings.threads)
     if distributed and not dist.is_initialized():
@@ -85,6 +86,7 @@ def train(settings):
     try:
         return _train(settings, distributed)
     finally:
+        torch.set_num_threads(threads)
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
 

@@ -109,7 +109,9 @@ class CoreShareHook(Hook):
     """Every ``interval`` iterations, this CPU training's thread count from the cores other
     processes left it (:class:`objprop.training.threads.CoreShare`), between one and the
     count it started with. Registered by ``objprop train`` for CPU trainings whose thread
-    count was not fixed (``--threads``: the book's side-by-side runs fix one each)."""
+    count was not fixed (``--threads``: the book's side-by-side runs fix one each). The
+    thread count changes the order of float32 reductions, so a run that must repeat another
+    to the bit (resuming, tests) fixes it."""
 
     def __init__(self, interval=5):
         self.interval, self.share, self.n = interval, None, 0
