@@ -467,6 +467,23 @@ def test_evaluate_files_with_empty_results_writes_zeros(tmp_path):
     assert "AP" in format_table(metrics)
 
 
+def test_same_category_intersections_are_the_all_pairs_ones_of_one_category():
+    """The shared intersections pair a result only with ground truth of its category (the
+    others 0): the same counts as all pairs where the categories agree, on videos with
+    two categories."""
+    gt, results = multi_frame_case(seed=7, videos=(1, 2, 3), n=6)
+    gts, dts = tracks.gt_tracks(gt), tracks.result_tracks(gt, results)
+    mixed = 0
+    for v in (1, 2, 3):
+        same = np.array([[d.category_id == g.category_id for g in gts[v]] for d in dts[v]])
+        everything = tracks.frame_intersections(dts[v], gts[v])
+        mixed += int((everything[:, ~same] > 0).sum())
+        np.testing.assert_array_equal(
+            tracks.frame_intersections(dts[v], gts[v], same_category=True),
+            everything * same)
+    assert mixed > 0      # the case has overlapping masks of two categories
+
+
 def test_one_results_file_computes_its_intersections_once(tmp_path, monkeypatch):
     """`objprop evaluate` scores the 12 stats, stability and HOTA from one set of per-frame
     intersections per video, with the numbers each metric gives alone."""
@@ -476,7 +493,7 @@ def test_one_results_file_computes_its_intersections_once(tmp_path, monkeypatch)
                  tracking=tracking_metrics(gt, results))
     calls, real = [], tracks.frame_intersections
     monkeypatch.setattr(tracks, "frame_intersections",
-                        lambda dets, gts: calls.append(len(dets)) or real(dets, gts))
+                        lambda dets, gts, **kw: calls.append(len(dets)) or real(dets, gts, **kw))
     shared = evaluate_files(write(tmp_path / "gt.json", gt), write(tmp_path / "res.json",
                                                                      results))
     assert len(calls) == len(gt["videos"])

@@ -271,10 +271,15 @@ def expected_problem(s, n_pixels):
     return None
 
 
-def test_rle_strings_decode_as_pycocotools_does():
-    """The vectorised decoding of many strings at once (one call for a whole file) finds
-    what the transcription of pycocotools' decoder finds, string by string."""
+@pytest.mark.parametrize("chunk_chars", [None, 1, 40])
+def test_rle_strings_decode_as_pycocotools_does(chunk_chars, monkeypatch):
+    """The vectorised decoding of many strings at once (one call for a whole file, decoded
+    in chunks of strings: one string each, a few, all of them) finds what the
+    transcription of pycocotools' decoder finds, string by string."""
+    from objprop.data import ytvis
     from objprop.data.ytvis import _rle_string_problems
+    if chunk_chars:
+        monkeypatch.setattr(ytvis, "_RLE_CHUNK_CHARS", chunk_chars)
     rng = np.random.default_rng(11)
     for trial in range(300):
         h, w = int(rng.integers(1, 30)), int(rng.integers(1, 30))

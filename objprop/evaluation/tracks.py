@@ -103,10 +103,10 @@ def result_tracks(gt, results):
 
 class VideoPairs:
     """The tracks of one ground truth and one results file, and the per-frame intersections
-    of every result track with every ground-truth track of its video (all categories):
-    computed once per video, on first use, and shared by the 12 stats
-    (:func:`objprop.evaluation.ytvis_evaluate`), the stability metrics and the tracking
-    metrics, which each computed them again before."""
+    of every result track with every ground-truth track of its video and category (0 for
+    a pair of two categories, which no metric compares): computed once per video, on
+    first use, and shared by the 12 stats (:func:`objprop.evaluation.ytvis_evaluate`), the
+    stability metrics and the tracking metrics, which each computed them again before."""
 
     def __init__(self, gt, results):
         self.gt_by_video = gt_tracks(gt)
@@ -118,7 +118,8 @@ class VideoPairs:
         """(F, D, G) pixel counts |d_f ∩ g_f| of all of video ``vid``'s result tracks
         (``dt_by_video[vid]``, in that order) against its ground-truth tracks."""
         if vid not in self._inter:
-            inter = frame_intersections(self.dt_by_video[vid], self.gt_by_video[vid])
+            inter = frame_intersections(self.dt_by_video[vid], self.gt_by_video[vid],
+                                        same_category=True)
             if not inter.shape[0]:   # no track on either side
                 inter = np.zeros((self.n_frames[vid],) + inter.shape[1:])
             self._inter[vid] = inter
@@ -141,13 +142,17 @@ class VideoPairs:
         return self._frame_ious[vid]
 
 
-def frame_intersections(dets, gts):
+def frame_intersections(dets, gts, same_category=False):
     """(F, D, G) pixel counts |d_f ∩ g_f|: one batched RLE call per frame.
 
     ``pycocotools.mask.iou`` returns i / u with u = a_d + a_g - i, so i is recovered
     exactly as round(iou * (a_d + a_g) / (1 + iou)) (integers far below 2**53). The loop
     over frames does only what must be per frame (the masks present, the C call); the
     pairs' flat indices into the result and the arithmetic are computed once for all frames.
+
+    ``same_category``: only the pairs of one category are computed, the others left 0 (all
+    the metrics compare a result with the ground truth of its own category): a frame
+    without such a pair makes no call, and a mask without a partner there is not decoded.
     """
     import pycocotools.mask as mask_utils
     n_frames = len(dets[0].rles) if dets else len(gts[0].rles) if gts else 0
@@ -155,25 +160,34 @@ def frame_intersections(dets, gts):
     inter = np.zeros((n_frames, n_d, n_g))
     if not dets or not gts:
         return inter
-    # per frame, the masks present in track order (None marks an absent frame)
-    d_frames, g_frames = zip(*[d.rles for d in dets]), zip(*[g.rles for g in gts])
-    ious = []
-    for ds, gs in zip(d_frames, g_frames):
-        ds = [r for r in ds if r is not None]
-        gs = [r for r in gs if r is not None] if ds else ()
-        if gs:
-            ious.append(mask_utils.iou(ds, gs, [0] * len(gs)).ravel())
-    if not ious:
-        return inter
-    # the same pairs in the same (frame, result, ground truth) order as the calls above
     d_present = np.stack([d.present for d in dets], 1)                       # (F, D)
     g_present = np.stack([g.present for g in gts], 1)                        # (F, G)
-    flat = np.flatnonzero(d_present[:, :, None] & g_present[:, None, :])
+    wanted = d_present[:, :, None] & g_present[:, None, :]                   # (F, D, G)
+    if same_category:
+        same = (np.array([d.category_id for d in dets])[:, None] ==
+                np.array([g.category_id for g in gts])[None, :])                 # (D, G)
+        wanted &= same
+    d_wanted, g_wanted = wanted.any(2), wanted.any(1)                        # (F, D), (F, G)
+    calls = np.flatnonzero(d_wanted.any(1))
+    if not calls.size:
+        return inter
+    # per frame, the masks wanted there in track order: Python lists, the loop's cost
+    d_frames, g_frames = list(zip(*[d.rles for d in dets])), list(zip(*[g.rles for g in gts]))
+    d_rows, g_rows = d_wanted.tolist(), g_wanted.tolist()
+    ious = []
+    for t in calls.tolist():
+        ds = [r for r, k in zip(d_frames[t], d_rows[t]) if k]
+        gs = [r for r, k in zip(g_frames[t], g_rows[t]) if k]
+        ious.append(mask_utils.iou(ds, gs, [0] * len(gs)).ravel())
+    # the same pairs in the same (frame, result, ground truth) order as the calls above
+    flat = np.flatnonzero(d_wanted[:, :, None] & g_wanted[:, None, :])
     iou = np.clip(np.concatenate(ious), 0, None)  # -1 would mean a size mismatch: validated
     f, pair = np.divmod(flat, n_d * n_g)
     d, g = np.divmod(pair, n_g)
     total = np.stack([t.areas for t in dets])[d, f] + np.stack([t.areas for t in gts])[g, f]
     inter.flat[flat] = np.rint(iou * total / (1 + iou))
+    if same_category:   # the calls also paired masks of two categories: not asked for
+        inter *= same
     return inter
 
 
