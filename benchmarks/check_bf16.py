@@ -1,8 +1,9 @@
 """Does bf16 change the book's numbers? Each toy method trained per seed in float32 and in
 bf16 (``inference.train_precision_options``: the backbone and FPN under bf16 autocast while
 training, ``model.train_feat_dtype``, and ObjProp's propagation head's mask convolutions,
-``model.prop_head.train_conv_dtype``), the toy schedule, two runs side by side as the book trains; every model scored
-on the book's split (ToyVIS valid) as the evaluation chapter scores it. Writes
+``model.prop_head.train_conv_dtype``), the toy schedule, two runs side by side as the book
+trains; every model scored on the book's split (ToyVIS valid) as the evaluation chapter
+scores it. Writes
 ``results/precision_check.json``: mAP per run, mean ± std per (method, precision), the
 paired difference bf16 - float32 per seed, and whether its mean lies within float32's seed
 spread (the issue's bar for keeping bf16), with the training s/iteration of each run.

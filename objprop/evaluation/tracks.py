@@ -179,15 +179,16 @@ def frame_intersections(dets, gts, same_category=False):
         ds = [r for r, k in zip(d_frames[t], d_rows[t]) if k]
         gs = [r for r, k in zip(g_frames[t], g_rows[t]) if k]
         ious.append(mask_utils.iou(ds, gs, [0] * len(gs)).ravel())
-    # the same pairs in the same (frame, result, ground truth) order as the calls above
+    # the same pairs in the same (frame, result, ground truth) order as the calls above,
+    # then those asked for (the calls also paired masks of two categories)
     flat = np.flatnonzero(d_wanted[:, :, None] & g_wanted[:, None, :])
     iou = np.clip(np.concatenate(ious), 0, None)  # -1 would mean a size mismatch: validated
+    asked = wanted.ravel()[flat]
+    flat, iou = flat[asked], iou[asked]
     f, pair = np.divmod(flat, n_d * n_g)
     d, g = np.divmod(pair, n_g)
     total = np.stack([t.areas for t in dets])[d, f] + np.stack([t.areas for t in gts])[g, f]
     inter.flat[flat] = np.rint(iou * total / (1 + iou))
-    if same_category:   # the calls also paired masks of two categories: not asked for
-        inter *= same
     return inter
 
 
