@@ -14,7 +14,7 @@ AUTHORS_SEEDS ?= 3
 RECIPE_SEEDS ?= 0
 STAMP = $(wildcard $(VENV)/.objprop-setup-*)
 
-.PHONY: setup book test toyvis clean-book bench variants budget ablation gpu-check profile
+.PHONY: setup book test toyvis clean-book bench variants budget ablation gpu-check gpu-check-paper profile pretrain
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,14 @@ setup:
 # reuses the folder when it holds the same request (toyvis-request.json), rewrites it otherwise
 toyvis: setup
 	@$(VENV)/bin/objprop make-toyvis --out $(DATA) --seed $(SEED)
+
+# The toy detector's COCO start (objprop.pretrain): ToyCOCO's still images written to $(TOYCOCO)
+# (reused for the same request), the toy Mask R-CNN trained on them, its loss curve and COCO box
+# and mask AP on the held-out images (results/pretrain.json). The checkpoint is cached per
+# machine (~/.cache/objprop/pretrained/<key>/) and reused while its key matches.
+TOYCOCO ?= data/toycoco
+pretrain: setup
+	@$(VENV)/bin/objprop pretrain --data $(TOYCOCO) --seed $(SEED)
 
 # The whole book on the embedded ToyVIS data: every chapter executed through papermill
 # (results/*.json, book/_executed/*.ipynb), then the HTML report in _build/html.
@@ -66,6 +74,15 @@ bench: setup
 # without a GPU. Build mmcv's CUDA ops first (`FORCE_CUDA=1 make setup` where nvcc exists).
 gpu-check: setup
 	@$(VENV)/bin/objprop doctor --check-gpu --json results/gpu_check.json
+
+# The paper's setting on one GPU (objprop/gpu_check_paper.py): the R50-FPN configs trained
+# through book/train.md by papermill on ToyVIS at 1280x720, s/iteration, data wait, peak
+# memory, images/s, 12 epochs on 4 GPUs extrapolated, DDP (NCCL) against the single process,
+# torch.profiler's GPU busy share; under "paper" in results/gpu_check.json (sized for about 5
+# minutes on an H100 once mmcv is built, an estimate not yet measured; refuses in one line
+# without a GPU; its CPU twin is in tests/test_gpu_check.py).
+gpu-check-paper: setup
+	@$(VENV)/bin/objprop doctor --check-gpu-paper --json results/gpu_check.json
 
 # where a toy training iteration goes (stages and torch operators)
 profile: setup

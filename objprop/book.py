@@ -27,7 +27,10 @@ def glue(values, prefix=""):
     """Hand each of ``values`` to myst-nb's ``glue`` (hidden output), so that the chapter's
     prose names it as ``{glue:text}`key``` (with a format spec, ``{glue:text}`key:.1f```)
     instead of typing a number that the next run or config change would make stale."""
-    from myst_nb import glue as myst_glue
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # a chapter run by papermill alone (README, GPUs: step 4, or the GPU
+        return           # check on a machine without the book's build tools): no page to fill
     for key, value in values.items():
         myst_glue(prefix + key, value, display=False)
 
@@ -147,14 +150,26 @@ def copy_static_pages(out_dir=None):
         shutil.copyfile(repo_root() / "book" / f"{name}.md", out_dir / f"{name}.md")
 
 
+def check_configs(configs):
+    """Every config the chapters train or test loads and names only registered types
+    (:func:`objprop.registries.check_config_types`): checked before the first chapter, so
+    that a misspelt type is one line at once, not a failure in the training chapter."""
+    from .config import load_config
+    from .registries import check_config_types
+    for config in sorted(configs):
+        path = Path(config) if Path(config).is_absolute() else repo_root() / config
+        check_config_types(load_config(path), config)
+
+
 def run_book(smoke=False, chapters=None, out_dir=None, **kwargs):
     from tqdm import tqdm
     if out_dir is None:  # the book's own folder (not the nbval notebooks' one)
         copy_static_pages()
-    out_dir = Path(out_dir or repo_root() / "book" / "_executed")
-    out_dir.mkdir(parents=True, exist_ok=True)
     params = chapter_parameters(smoke=smoke, **kwargs)
     names = chapters or CHAPTERS
+    check_configs({v for n in names for k, v in params[n].items() if k.endswith("config")})
+    out_dir = Path(out_dir or repo_root() / "book" / "_executed")
+    out_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
     bar = tqdm(names, desc="book", unit="chapter", file=sys.stdout)
     for name in bar:
@@ -301,9 +316,14 @@ def write_smoke_notebooks(out_dir):
         shrink_images(nb_path)
 
 
+FULL_SIZE_TAG = "full-size-figure"   # a cell whose figure the HTML test measures as shown
+
+
 def shrink_images(nb_path, max_width=360):
     """Re-encode a notebook's PNG outputs at most ``max_width`` wide: the committed nbval
-    notebooks stay small (nbval does not compare images; the HTML test only needs them)."""
+    notebooks stay small (nbval does not compare images; the HTML test only needs them).
+    A cell tagged :data:`FULL_SIZE_TAG` keeps its figure's size (the test of the forest
+    plot's readability lays it out as the book does), re-encoded all the same."""
     import base64
     import io
 
@@ -311,12 +331,13 @@ def shrink_images(nb_path, max_width=360):
     from PIL import Image
     nb = nbformat.read(str(nb_path), as_version=4)
     for cell in nb.cells:
+        full_size = FULL_SIZE_TAG in cell.get("metadata", {}).get("tags", [])
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if "image/png" not in data:
                 continue
             im = Image.open(io.BytesIO(base64.b64decode(data["image/png"])))
-            if im.width > max_width:
+            if im.width > max_width and not full_size:
                 im = im.resize((max_width, round(im.height * max_width / im.width)))
             buf = io.BytesIO()
             im.convert("P", palette=Image.ADAPTIVE).save(buf, format="PNG", optimize=True)

@@ -14,6 +14,11 @@ def _doctor(args):
     if args.check_gpu:
         from .gpu_check import check_gpu
         check_gpu(iters=args.iters, record=args.json, environment=report)
+    if args.check_gpu_paper:
+        from .gpu_check_paper import Size, check_gpu_paper
+        check_gpu_paper(size=Size(warmup=args.paper_warmup, iters=args.paper_iters,
+                                  authors=args.authors, workers_after=args.workers_after),
+                        record=args.json, environment=report)
 
 
 def _evaluate(args):
@@ -34,6 +39,8 @@ SUBCOMMANDS = [
     ("oracle", "Table 1: the oracle study", "objprop.present.oracle", "add_oracle_arguments"),
     ("prepare", "real YouTube-VIS 2019/2021 or OVIS: check the layout, write the train_sub / "
      "minival (and valid) splits", "objprop.data.prepare", "add_prepare_arguments"),
+    ("pretrain", "the toy detector pre-trained on ToyCOCO (the paper's COCO start), its AP; "
+     "cached per machine", "objprop.pretrain", "add_pretrain_arguments"),
     ("book", "the book: run the chapters, rewrite the README block, regenerate the smoke "
      "notebooks, train the branch variants", "objprop.book", "add_book_arguments"),
     ("demo", "a trained model on your own video (file or frames) → overlay video + "
@@ -41,7 +48,15 @@ SUBCOMMANDS = [
 ]
 
 
-def build_parser():
+# subcommands that never load torch: no OpenMP setting to make, and importing
+# objprop.training for it would load torch and mmdet
+TORCH_FREE = ("evaluate",)
+
+
+def build_parser(command=None):
+    """The whole parser; with ``command``, another subcommand's module is not imported (its
+    flags not added): `objprop evaluate` starts without torch and mmdet, which the training
+    and inference modules load (seconds of a whole evaluation)."""
     from .config import positive_int
     p = argparse.ArgumentParser(prog="objprop", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -54,8 +69,22 @@ def build_parser():
                         "with the CPU's (objprop.gpu_check; `make gpu-check`)")
     d.add_argument("--iters", type=positive_int, default=50,
                    help="--check-gpu: training iterations on the GPU")
+    d.add_argument("--check-gpu-paper", action="store_true",
+                   help="the paper's R50-FPN configs on one GPU through book/train.md "
+                        "(papermill): s/iteration, data wait, memory, DDP, profiles "
+                        "(objprop.gpu_check_paper; `make gpu-check-paper`)")
+    d.add_argument("--paper-iters", type=positive_int, default=50,
+                   help="--check-gpu-paper: iterations timed after the warm-up")
+    d.add_argument("--paper-warmup", type=positive_int, default=10,
+                   help="--check-gpu-paper: warm-up iterations left out of the timing")
+    d.add_argument("--authors", action="store_true",
+                   help="--check-gpu-paper: train the authors' preset too")
+    d.add_argument("--workers-after", type=positive_int, metavar="N",
+                   help="--check-gpu-paper: profile the paper's size again with N data "
+                        "workers (before and after side by side)")
     d.add_argument("--json", metavar="PATH",
-                   help="--check-gpu: also write the environment and the table's rows here")
+                   help="--check-gpu / --check-gpu-paper: also write the environment and "
+                        "the figures here (the paper part under \"paper\")")
     d.set_defaults(func=_doctor)
 
     e = sub.add_parser("evaluate", help="YouTube-VIS metrics, temporal stability, HOTA / DetA / AssA")
@@ -65,19 +94,24 @@ def build_parser():
     e.set_defaults(func=_evaluate)
 
     for name, help_text, module, add_arguments in SUBCOMMANDS:
-        mod = importlib.import_module(module)
         sp = sub.add_parser(name, help=help_text)
+        if command not in (None, name):
+            continue
+        mod = importlib.import_module(module)
         getattr(mod, add_arguments)(sp)
         sp.set_defaults(func=mod.run_from_args)
     return p
 
 
 def main(argv=None):
-    # libgomp reads its spin setting when torch is first loaded, which parsing may do
-    # (--cfg-options uses mmcv): set it first (objprop/training/threads.py says why)
-    from .training.threads import configure_process
-    configure_process()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in TORCH_FREE:
+        # libgomp reads its spin setting when torch is first loaded, which parsing may do
+        # (--cfg-options uses mmcv): set it first (objprop/training/threads.py says why)
+        from .training.threads import configure_process
+        configure_process()
+    args = build_parser(command).parse_args(argv)
     try:
         args.func(args)
     except ObjPropError as exc:

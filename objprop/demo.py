@@ -199,6 +199,7 @@ def run_demo(input_path, config, checkpoint, out, score_thr=0.3, fps=None, devic
     from .data.ytvis import encode_mask
     from .inference import build_model, frame_inputs
     from .io import write_json_atomic
+    from .registries import check_config_types
     from .vis import draw_instances
     if fps is not None and not fps > 0:
         raise ObjPropError(f"--fps must be positive, got {fps}")
@@ -208,6 +209,7 @@ def run_demo(input_path, config, checkpoint, out, score_thr=0.3, fps=None, devic
     json_path = out.with_suffix(".json") if to_video else out / "tracks.json"
     rate = fps or source.fps or FOLDER_FPS
     cfg = load_config(config)
+    check_config_types(cfg, config)
     model = build_model(cfg, checkpoint, device=device)
     names = list(getattr(model, "CLASSES", None) or [])
     model_device = next(model.parameters()).device

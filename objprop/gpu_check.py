@@ -203,8 +203,15 @@ def check_gpu(iters=50, cpu_iters=10, videos=2, min_iou=0.99, log=print, record=
         import datetime
 
         from .io import write_json_atomic
+        import json
+        try:   # the paper part (objprop.gpu_check_paper) of an earlier run is kept
+            kept = {k: v for k, v in json.loads(Path(record).read_text()).items()
+                    if k == "paper"}
+        except (OSError, ValueError, AttributeError):
+            kept = {}
         write_json_atomic(dict(date=datetime.date.today().isoformat(), ok=not failures,
-                               environment=environment, methods=rows), record, indent=1)
+                               environment=environment, methods=rows, **kept), record,
+                          indent=1)
     if failures:
         raise ObjPropError(f"GPU and CPU inference disagree ({len(failures)} problems; "
                            f"first: {failures[0]})")

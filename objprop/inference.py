@@ -220,6 +220,7 @@ def add_test_arguments(p):
 def run_from_args(args):
     from .config import check_option_keys, load_config
     from .io import write_json_atomic
+    from .registries import check_config_types
     if not args.out.endswith((".json", ".zip")):
         raise ObjPropError("--out must end in .json (results) or .zip (a server "
                            "submission)", path=args.out)
@@ -227,6 +228,7 @@ def run_from_args(args):
         check_option_keys(load_config(args.config), args.cfg_options, args.config)
     cfg = load_config(args.config, data_root=args.data, test_split=args.split,
                       cfg_options=args.cfg_options or None)
+    check_config_types(cfg, args.config)
     model = build_model(cfg, args.checkpoint, device=args.device)
     if args.no_fill:
         set_max_fill(model, 0)

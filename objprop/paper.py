@@ -39,10 +39,23 @@ DATASETS = {
                              categories=40),
 }
 
+# How many frames a YouTube-VIS video has annotated: its videos come from YouTube-VOS, whose
+# paper (Xu et al., 2018) annotates "every 5 frames in 30-fps videos" "around 3 to 6 seconds"
+# long, i.e. 18 to 36 annotated frames a video. Neither paper states the training split's
+# frame count: `objprop prepare` counts it from the annotation file. The GPU check's
+# extrapolation of the paper's schedule brackets it with this range.
+YTVIS_ANNOTATED_FRAMES_PER_VIDEO = (3 * 30 // 5, 6 * 30 // 5)
+
 
 def ap(method):
     """A method's mAP in the paper's Table 2 (:data:`TABLE2`)."""
     return next(r["AP"] for r in TABLE2 if r["method"] == method)
+
+
+def scaled_gain(baseline_ap):
+    """The paper's ObjProp gain over MaskTrack R-CNN, relative to its baseline (Table 2),
+    on a baseline of ``baseline_ap``: the claimed effect at another scale."""
+    return (ap("ObjProp") / ap("MaskTrack R-CNN") - 1) * baseline_ap
 
 
 def oracle_gain(name):

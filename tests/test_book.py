@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from objprop import paper
+from objprop import paper, roles
 from objprop.book import (CHAPTERS, STATIC_PAGES, chapter_parameters, copy_static_pages,
                           repo_root)
 
@@ -203,4 +203,61 @@ def test_html_report_renders_tables_and_figures(built_book, tmp_path):
     subprocess.run([_chromium(), *CHROME_FLAGS, f"--screenshot={shot}",
                     "--window-size=1200,1600", pages["evaluation"].as_uri()],
                    capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10000
+
+
+def _image_sizes(page, width):
+    """Each image of a built page as Chromium lays it out at a window ``width`` px wide:
+    (file, natural width, shown width). A copy of the page beside it (same folder, so its
+    images and styles resolve) writes the sizes into the DOM once the page has loaded."""
+    probe = page.with_name(page.stem + "_probe.html")
+    script = ("<script>window.addEventListener('load', () => document.body.setAttribute("
+              "'data-images', [...document.images].map(i => [i.getAttribute('src'), "
+              "i.naturalWidth, i.getBoundingClientRect().width].join(',')).join(';')));"
+              "</script>")
+    probe.write_text(page.read_text().replace("</body>", script + "</body>"))
+    run = subprocess.run([_chromium(), *CHROME_FLAGS, f"--window-size={width},1600",
+                          "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    probe.unlink()
+    found = re.search(r'data-images="([^"]*)"', run.stdout)
+    assert found, run.stderr[-1000:]
+    return [(src, int(nat), float(shown)) for src, nat, shown in
+            (item.rsplit(",", 2) for item in found.group(1).split(";") if item)]
+
+
+def _smallest_text_pt(fig):
+    """The smallest font size of any visible text in a figure (tick labels included)."""
+    fig.canvas.draw()
+    return min(t.get_fontsize() for t in fig.findobj(lambda a: hasattr(a, "get_fontsize"))
+               if t.get_visible() and t.get_text().strip())
+
+
+def test_forest_plot_labels_are_readable_at_the_books_width(built_book, tmp_path):
+    """The claims page's forest plot, laid out by headless Chromium at 1400 px (and a
+    laptop's 1100): its smallest text, scaled as the page shows the figure, is at least
+    9 pt (12 CSS px). A screenshot of the page is kept for a look."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from objprop.present import claims
+    from tests.test_claims import run, write
+    rows = claims.assess(write(tmp_path / "results", [
+        run(role, s, 0.4 + s / 100, hard_recall=0.3 + s / 50) for s in range(3)
+        for role in (roles.BASELINE, roles.OBJPROP, roles.OBJPROP_NO_FILL)],
+        ratios=[1.1, 1.2, 1.15]))
+    smallest_pt = _smallest_text_pt(claims.plot_forest(rows))
+    page = built_book / "book" / "_executed" / "claims.html"
+    for width in (1400, 1100):
+        figures = [(src, nat, shown) for src, nat, shown in _image_sizes(page, width)
+                   if src.endswith(".png") and "logo" not in src]
+        assert len(figures) == 1, figures   # the forest plot, one figure for every claim
+        src, natural, shown = figures[0]
+        # the notebook's PNG holds the figure at its own dpi, the page scales it to fit
+        smallest_px = smallest_pt / 72 * claims.FOREST_DPI * shown / natural
+        assert smallest_px >= 12, (width, smallest_pt, natural, shown)
+    # the page's figure as plot_forest drew it (the smoke notebooks keep its size)
+    assert natural >= 0.9 * claims.FOREST_WIDTH_IN * claims.FOREST_DPI
+    shot = tmp_path / "claims.png"
+    subprocess.run([_chromium(), *CHROME_FLAGS, f"--screenshot={shot}",
+                    "--window-size=1400,2400", page.as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10000

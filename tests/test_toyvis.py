@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from objprop.data import toyvis
+from objprop.data import synth, toyvis
 from objprop.cli import main as objprop
 from objprop.data.toyvis import make_toyvis
 from objprop.data.ytvis import decode_segmentation, load_ytvis, mask_to_bbox
@@ -198,7 +198,7 @@ def test_interrupted_run_leaves_nothing_half_written(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return Image.Image.save(img, path, format="JPEG")
 
-    monkeypatch.setattr(toyvis, "_save_jpeg", failing_save)
+    monkeypatch.setattr(synth, "save_jpeg", failing_save)
     with pytest.raises(KeyboardInterrupt):
         make_toyvis(out, progress=False, **dict(SMALL, seed=3))
     assert tree_hash(out) == before  # the old data set, untouched

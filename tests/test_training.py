@@ -4,6 +4,7 @@ linear lr scaling, one-line errors, and the book's training chapter.
 Runs are tiny (ToyVIS 64x96, a few iterations, batch 1-2) and go through the real CLI in a
 subprocess wherever the process boundary is the point (torchrun, kill, exit codes).
 """
+import contextlib
 import json
 import os
 import signal
@@ -212,65 +213,112 @@ def test_two_processes_of_one_image_step_like_one_process_of_two(toyvis_small, t
 
 # --------------------------------------------------------------------------- (c) kill + resume
 
-def test_killed_run_resumes_to_the_same_iteration(toyvis_small, tmp_path):
+@contextlib.contextmanager
+def cores_kept_busy():
+    """Another CPU-heavy process on every core (numpy matrix products, one process a core)
+    for the duration, as a second training or `make test` beside a run."""
+    code = "import numpy as np\na = np.random.rand(300, 300)\nwhile True:\n    a @ a"
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env)
+             for _ in range(os.cpu_count() or 1)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(toyvis_small, tmp_path_factory):
+    """The kill-and-resume test's reference: the same 6 iterations, never killed, with the
+    cores to itself; its summary."""
+    return training.train(training.TrainSettings(
+        BASELINE, data_root=str(toyvis_small), work_dir=str(tmp_path_factory.mktemp("whole")),
+        max_iters=6, samples_per_gpu=1, threads=os.cpu_count() or 1,
+        cfg_options=["checkpoint_config.interval=2", SMALL]))
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "busy"])
+def test_killed_run_resumes_to_the_same_iteration(toyvis_small, tmp_path, busy,
+                                                  uninterrupted_run):
     # a fixed thread count: exactness needs it (a run on every core gives way to other
-    # processes, and the thread count orders float32 reductions)
-    threads = os.cpu_count() or 1
+    # processes, and the thread count orders float32 reductions). busy: other processes keep
+    # every core busy while the run is killed and resumed (the uninterrupted run has the
+    # cores to itself), and the resume leaves --threads out: the checkpoint's count is kept
+    threads, whole = os.cpu_count() or 1, uninterrupted_run
     common = ["--config", BASELINE, "--data", toyvis_small, "--max-iters", 6,
-              "--samples-per-gpu", 1, "--threads", threads]
+              "--samples-per-gpu", 1]
     opts = ["--cfg-options", "checkpoint_config.interval=2", SMALL]
     wd = tmp_path / "killed"
-    with open(tmp_path / "killed.log", "w") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "objprop.cli", "train",
-                                 *map(str, common), "--work-dir", str(wd), *opts],
-                                cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT)
-        deadline = time.time() + 600
-        while not (wd / "iter_2.pth").exists() and proc.poll() is None \
-                and time.time() < deadline:
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
-    assert not (wd / "iter_6.pth").exists() and not (wd / "train_summary.json").exists()
-    killed_at = load_ckpt(training.latest_checkpoint(wd))["meta"]["iter"]
-    assert killed_at in (2, 4)
+    with (cores_kept_busy() if busy else contextlib.nullcontext()):
+        with open(tmp_path / "killed.log", "w") as logf:
+            proc = subprocess.Popen([sys.executable, "-m", "objprop.cli", "train",
+                                     *map(str, common), "--threads", str(threads),
+                                     "--work-dir", str(wd), *opts],
+                                    cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT)
+            deadline = time.time() + 600
+            while not (wd / "iter_2.pth").exists() and proc.poll() is None \
+                    and time.time() < deadline:
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
+        assert not (wd / "iter_6.pth").exists() and not (wd / "train_summary.json").exists()
+        killed = load_ckpt(training.latest_checkpoint(wd))["meta"]
+        killed_at = killed["iter"]
+        assert killed_at in (2, 4) and killed["threads"] == threads
 
-    run = objprop_train(*common, "--work-dir", wd, "--resume", *opts)
+        run = objprop_train(*common, *([] if busy else ["--threads", threads]),
+                            "--work-dir", wd, "--resume", *opts)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-4000:]
     assert f"resumed from epoch: 1, iter {killed_at}" in out
+    assert (f"resume: {threads} thread(s), as the checkpoint records" in out) == busy
+    assert "CoreShareHook" not in out          # the count stayed fixed, its checkpoints say so
     # (d) end to end: 1 process x 1 image against the toy config's base batch of 2
     assert "lr 0.0003 → 0.00015 for batch 1 (linear scaling from batch 2)" in out
     resumed = json.loads((wd / "train_summary.json").read_text())
     assert resumed["resumed_from"] == killed_at and resumed["iters_run"] == 6 - killed_at
+    assert resumed["threads"] == threads
+    assert load_ckpt(resumed["checkpoint"])["meta"]["threads"] == threads
 
-    whole = training.train(training.TrainSettings(
-        BASELINE, data_root=str(toyvis_small), work_dir=str(tmp_path / "whole"), max_iters=6,
-        samples_per_gpu=1, threads=threads, cfg_options=["checkpoint_config.interval=2", SMALL]))
     for summary in (resumed, whole):
         assert summary["iters"] == 6 and summary["complete"]
         assert Path(summary["checkpoint"]).name == "iter_6.pth"
         assert load_ckpt(summary["checkpoint"])["meta"]["iter"] == 6
-    log_a, log_b = training.read_json_log(wd), training.read_json_log(tmp_path / "whole")
+    log_a, log_b = training.read_json_log(wd), training.read_json_log(whole["work_dir"])
     assert [e["global_iter"] for e in log_b] == list(range(1, 7))
     # the resumed run logs every iteration after the checkpoint; the killed one may have died
     # between saving iteration `killed_at` and logging it (the checkpoint hook runs first)
     iters_a = [e["global_iter"] for e in log_a]
     assert iters_a[-(6 - killed_at):] == list(range(killed_at + 1, 7))
     assert set(range(1, killed_at)) <= set(iters_a)
-    assert log_a[-1]["lr"] == pytest.approx(log_b[-1]["lr"])  # same point of the schedule
-    # exact resume: the same batches and random draws, hence the same losses and weights
-    # (same machine, same process layout) as the uninterrupted run
+    assert log_a[-1]["lr"] == log_b[-1]["lr"]  # same point of the schedule
+    # exact resume: the same batches, random draws and thread count, hence the same losses
+    # and weights (same machine, same process layout) as the uninterrupted run, to the bit
     by_iter = {e["global_iter"]: e for e in log_b}
     for a in log_a:
-        b = by_iter[a["global_iter"]]
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6), a["global_iter"]
+        assert a["loss"] == by_iter[a["global_iter"]]["loss"], a["global_iter"]
     wa, wb = load_ckpt(resumed["checkpoint"]), load_ckpt(whole["checkpoint"])
+    assert wa["state_dict"].keys() == wb["state_dict"].keys()
     for k in wa["state_dict"]:
-        torch.testing.assert_close(wa["state_dict"][k], wb["state_dict"][k], atol=1e-6, rtol=0)
+        assert torch.equal(wa["state_dict"][k], wb["state_dict"][k]), k
     names = {p.name for p in wd.glob("iter_*.pth")}
-    assert names == {p.name for p in (tmp_path / "whole").glob("iter_*.pth")} == \
+    assert names == {p.name for p in Path(whole["work_dir"]).glob("iter_*.pth")} == \
         {"iter_2.pth", "iter_4.pth", "iter_6.pth"}
+
+
+def test_a_resumed_run_keeps_the_thread_count_its_checkpoint_records():
+    from objprop.training.threads import fixed_threads
+    assert fixed_threads(None) == (None, None)          # every core, shared (CoreShareHook)
+    assert fixed_threads(3) == (3, None)
+    assert fixed_threads(3, recorded=None) == (3, None)  # the checkpoint's count was shared
+    assert fixed_threads(2, recorded=2) == (2, None)
+    for requested in (None, 1):                          # left out, or another count
+        threads, note = fixed_threads(requested, recorded=2)
+        assert threads == 2 and note.startswith("resume: 2 thread(s), as the checkpoint")
+        assert ("not --threads 1" in note) == bool(requested)
 
 
 def test_latest_checkpoint_ignores_partial_files(tmp_path):

@@ -26,6 +26,47 @@ def test_verdicts_follow_the_interval_and_the_paper_direction():
     assert v.verdict([0.0, 0.0, 0.0]) == v.INCONCLUSIVE  # the same weights re-scored
 
 
+def test_the_equivalence_reading_rules_out_the_claimed_size():
+    # the book's central comparison as measured: [-7.3, +5.8] against a scaled +7.3
+    assert v.interval_verdict(-7.3, 5.8, claimed=7.3) == v.SMALLER
+    assert v.interval_verdict(-7.3, 5.8) == v.INCONCLUSIVE        # no claimed size: as before
+    assert v.interval_verdict(-7.3, 7.5, claimed=7.3) == v.INCONCLUSIVE  # reaches the claim
+    assert v.interval_verdict(0.5, 2.0, claimed=7.3) == v.SMALLER  # real, but smaller
+    assert v.excludes_zero(0.5, 2.0) and not v.excludes_zero(-7.3, 5.8)
+    assert v.interval_verdict(0.5, 9.0, claimed=7.3) == v.REPRODUCED
+    assert v.interval_verdict(-3.0, -1.0, claimed=7.3) == v.CONTRADICTED  # says more
+    # a decrease claimed (direction -1): "below the claim" means nearer zero than it
+    assert v.interval_verdict(-0.2, 0.1, direction=-1, claimed=-1.0) == v.SMALLER
+    assert v.interval_verdict(-1.5, -0.8, direction=-1, claimed=-1.0) == v.REPRODUCED
+    a = v.assess_difference([0.8, 1.2, 1.0], paper_effect=7.3)
+    assert a["verdict"] == v.SMALLER and a["excludes_zero"]
+    assert v.assess_difference([0.8, 1.2, 1.0])["verdict"] == v.REPRODUCED
+
+
+@pytest.mark.parametrize("n_seeds,sd", [(3, 2.6), (5, 1.0)])
+def test_how_often_each_verdict_is_wrong(n_seeds, sd):
+    """By simulation: at a true effect of zero, *reproduced* and *contradicted* are wrong;
+    at the paper's effect, *smaller than claimed* and *contradicted* are. Each is a one-sided
+    tail of the 95 % interval: 2.5 % at most (4000 draws: a 2.5 % rate lands below 3.4 %
+    with probability > 0.99)."""
+    claimed = 7.3
+    at_zero = v.verdict_rates(0.0, sd, n_seeds, claimed, rng=1)
+    assert at_zero[v.REPRODUCED] <= 0.034 and at_zero[v.CONTRADICTED] <= 0.034
+    assert at_zero[v.CONTRADICTED] >= 0.015   # the two-sided test's tail, not a dead rule
+    at_claim = v.verdict_rates(claimed, sd, n_seeds, claimed, rng=2)
+    assert at_claim[v.SMALLER] + at_claim[v.CONTRADICTED] <= 0.034
+    assert at_claim[v.SMALLER] >= 0.015
+    assert sum(at_zero.values()) == pytest.approx(1.0)
+    # the rates are the rule's own calls: the same draws judged one by one agree
+    g = np.random.default_rng(1)
+    draws = g.normal(0.0, sd, size=(4000, n_seeds))
+    one_by_one = np.mean([v.verdict(d, claimed=claimed) == v.SMALLER for d in draws])
+    assert one_by_one == pytest.approx(at_zero[v.SMALLER])
+    # the equivalence reading has power where the spread is small against the claim
+    if sd <= 1.0:
+        assert at_zero[v.SMALLER] > 0.8
+
+
 @pytest.mark.parametrize("n_seeds", [3, 5])
 def test_the_rule_calls_about_five_percent_of_a_a_comparisons(n_seeds):
     # both sides drawn from one distribution: every call is a false positive. 4000 draws:

@@ -30,11 +30,13 @@ so both frames flip together; keep ``flip`` and ``flip_direction`` in Collect's 
 (mmdet's default). Reference frames are drawn with numpy's global generator, which mmdet
 seeds per worker.
 """
+import json
 import os.path as osp
 
 import numpy as np
 from mmcv.parallel import DataContainer as DC
 from mmdet.datasets.builder import DATASETS
+from mmdet.datasets.coco import CocoDataset
 from mmdet.datasets.custom import CustomDataset
 from mmdet.datasets.pipelines import to_tensor
 
@@ -283,3 +285,16 @@ class YouTubeVISDataset(CustomDataset):
     def evaluate(self, results, *args, **kwargs):
         raise ObjPropError("YouTube-VIS evaluation lives in objprop.evaluation (`objprop "
                            "evaluate`), not in the dataset", path=self.ann_file)
+
+
+@DATASETS.register_module()
+class ToyCOCODataset(CocoDataset):
+    """mmdet's ``CocoDataset`` over ToyCOCO (:mod:`objprop.data.toycoco`, the pretraining
+    set): its classes are the annotation file's categories in id order (ToyVIS's five first),
+    not COCO's 80, so a config names only their count (``num_classes``)."""
+
+    def load_annotations(self, ann_file):
+        with open(ann_file) as f:
+            categories = json.load(f).get("categories") or []
+        self.CLASSES = tuple(c["name"] for c in sorted(categories, key=lambda c: c["id"]))
+        return super().load_annotations(ann_file)

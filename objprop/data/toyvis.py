@@ -27,18 +27,16 @@ the same seed writes the same bytes, and adding videos does not change existing 
 """
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import ImageFilter
 
 from ..errors import ObjPropError
-from ..io import write_json_atomic
+from . import synth
 from .ytvis import encode_mask, mask_to_bbox, summarize
 
 CATEGORIES = [  # colour (RGB), texture: distinct on every axis a detector could use
@@ -53,7 +51,6 @@ CATEGORIES = [  # colour (RGB), texture: distinct on every axis a detector could
 SPLITS = ("train", "valid", "tune")
 HARD_KINDS = ("blur", "low_contrast", "occlusion")
 HARD_FRACTION = 0.12
-JPEG_QUALITY = 92
 # Videos per split. valid: 30, the smallest size at which drawing the split alone moves the
 # paired mAP difference ObjProp − MaskTrack R-CNN by at most half of what the training seed
 # moves it (measured 2026-11-25 with report.bootstrap_ap on the 15-video split, seed 0,
@@ -125,98 +122,7 @@ def _sample_instances(rng, n_frames, h, w):
     return out
 
 
-# --------------------------------------------------------------------------- drawing
-
-def _shape(name, u, v):
-    """Inside test in the instance's unit frame (u, v) = rotated offset / radius."""
-    rho = np.hypot(u, v)
-    if name == "disc":
-        return rho <= 1.0
-    if name == "square":
-        return np.maximum(np.abs(u), np.abs(v)) <= 0.85
-    if name == "triangle":  # equilateral, inradius 0.58
-        return ((v <= 0.58) & (-0.866 * u - 0.5 * v <= 0.58) &
-                (0.866 * u - 0.5 * v <= 0.58))
-    if name == "star":  # five points: radius 0.48 between points, 1.1 at them
-        t = (np.arctan2(v, u) * 5 / (2 * math.pi)) % 1.0
-        return rho <= 0.48 + 0.62 * np.abs(2 * t - 1)
-    if name == "ring":
-        return (rho >= 0.55) & (rho <= 1.0)
-    raise ValueError(name)
-
-
-def _texture(name, u, v):
-    """Brightness factor per pixel, in the instance's frame (moves and turns with it)."""
-    if name == "shaded":
-        return 1.15 - 0.45 * np.hypot(u, v)
-    if name == "stripes":
-        return np.where(np.sin(u * 3 * math.pi) > 0, 1.0, 0.55)
-    if name == "dots":
-        du, dv = (u * 2.5) % 1 - 0.5, (v * 2.5) % 1 - 0.5
-        return np.where(du * du + dv * dv < 0.09, 1.35, 0.8)
-    if name == "checks":
-        return np.where((np.floor(u * 2.2) + np.floor(v * 2.2)) % 2 == 0, 1.0, 0.6)
-    if name == "spokes":
-        return np.where(np.sin(6 * np.arctan2(v, u)) > 0, 1.0, 0.6)
-    raise ValueError(name)
-
-
-def _paint(canvas, inst, t):
-    """Draw ``inst`` at frame ``t`` onto ``canvas`` (float RGB); returns its full mask
-    (before occlusion) or ``None`` when it is wholly outside the frame."""
-    h, w = canvas.shape[:2]
-    (cx, cy), r, angle = inst.state(t)
-    reach = 1.15 * r
-    x0, x1 = max(int(cx - reach), 0), min(int(math.ceil(cx + reach)) + 1, w)
-    y0, y1 = max(int(cy - reach), 0), min(int(math.ceil(cy + reach)) + 1, h)
-    if x0 >= x1 or y0 >= y1:
-        return None
-    dx = np.arange(x0, x1, dtype=np.float32)[None, :] - cx
-    dy = np.arange(y0, y1, dtype=np.float32)[:, None] - cy
-    c, s = math.cos(angle), math.sin(angle)
-    u, v = (c * dx + s * dy) / r, (-s * dx + c * dy) / r
-    cat = CATEGORIES[inst.category]
-    inside = _shape(cat["name"], u, v)
-    if not inside.any():
-        return None
-    colour = np.clip(inst.colour[None, :] * _texture(cat["texture"], u, v)[inside][:, None],
-                     0, 255)
-    canvas[y0:y1, x0:x1][inside] = colour
-    mask = np.zeros((h, w), bool)
-    mask[y0:y1, x0:x1] = inside
-    return mask
-
-
-def _low_freq_noise(rng, h, w, cells, channels=1):
-    """Smooth noise in [-1, 1]: a coarse random grid resized bicubically (deterministic)."""
-    grid = rng.uniform(-1, 1, (cells, max(2, cells * w // h), channels)).astype(np.float32)
-    out = [np.asarray(Image.fromarray(grid[..., k], mode="F").resize((w, h),
-                                                                     Image.BICUBIC))
-           for k in range(channels)]
-    return np.stack(out, axis=-1)
-
-
-def _background(rng, h, w):
-    """A muted, textured backdrop (one of four kinds), varying per video."""
-    base = rng.uniform(70, 170) + rng.uniform(-25, 25, 3)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    kind = rng.integers(4)
-    alpha = rng.uniform(0, math.pi)
-    along = xx * math.cos(alpha) + yy * math.sin(alpha)
-    if kind == 0:    # gradient
-        pattern = (along / max(h, w) - 0.5)[..., None] * rng.uniform(40, 90)
-    elif kind == 1:  # stripes
-        pattern = np.sin(2 * math.pi * along / rng.uniform(10, 30))[..., None] * \
-            rng.uniform(10, 25)
-    elif kind == 2:  # colour blobs
-        pattern = _low_freq_noise(rng, h, w, int(rng.integers(3, 7)), 3) * 35
-    else:            # soft checks
-        cell = int(rng.integers(8, 24))
-        pattern = ((((xx // cell) + (yy // cell)) % 2) * 2 - 1)[..., None] * \
-            rng.uniform(8, 16)
-    grain = _low_freq_noise(rng, h, w, int(rng.integers(6, 14))) * 12
-    return (base[None, None, :] + pattern + grain).astype(np.float32)
-
+# --------------------------------------------------------------------------- hard frames
 
 def _pick_hard_frames(rng, n_frames):
     """``{frame: kind}``: ~12 % of frames, runs of 1-3, never frame 0, runs apart."""
@@ -261,21 +167,14 @@ def _render_video(rng, n_frames, h, w, min_visible):
     order = np.argsort(rng.permutation(len(insts)))  # back to front
     pan = rng.uniform(-0.8, 0.8, 2)
     pad = int(math.ceil(0.8 * n_frames)) + 1
-    backdrop = _background(rng, h + 2 * pad, w + 2 * pad)
+    backdrop = synth.background(rng, h + 2 * pad, w + 2 * pad)
     hard = _pick_hard_frames(rng, n_frames)
     frames, visible = [], [[None] * n_frames for _ in insts]
     for t in range(n_frames):
         ox, oy = (pad + np.round(pan * t)).astype(int)
         canvas = backdrop[oy:oy + h, ox:ox + w].copy()
-        full = [None] * len(insts)
-        for k in order:
-            full[k] = _paint(canvas, insts[k], t)
-        covered = np.zeros((h, w), bool)
-        vis = [None] * len(insts)
-        for k in order[::-1]:  # front to back
-            if full[k] is not None:
-                vis[k] = full[k] & ~covered
-                covered |= full[k]
+        vis = synth.composite(canvas, [(CATEGORIES[i.category], i.colour, *i.state(t))
+                                       for i in insts], order)
         kind = hard.get(t)
         if kind == "occlusion":
             bar = _occluder(rng, vis, h, w)
@@ -284,12 +183,11 @@ def _render_video(rng, n_frames, h, w, min_visible):
             else:
                 canvas[bar] = rng.uniform(40, 90) + rng.normal(0, 6, (int(bar.sum()), 1))
                 vis = [None if m is None else m & ~bar for m in vis]
-        canvas *= rng.uniform(0.95, 1.05)
-        canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * 3
+        synth.expose(canvas, rng)
         if kind == "low_contrast":
             mean = canvas.mean(axis=(0, 1), keepdims=True)
             canvas = mean + (canvas - mean) * rng.uniform(0.08, 0.15)
-        img = Image.fromarray(np.clip(canvas + 0.5, 0, 255).astype(np.uint8))
+        img = synth.to_image(canvas)
         if kind == "blur":
             img = img.filter(ImageFilter.GaussianBlur(rng.uniform(4.5, 6.0) * min(h, w) /
                                                       REFERENCE_SIZE))
@@ -334,15 +232,16 @@ def _frame_range(frames):
     return lo, hi
 
 
-def _save_jpeg(img, path):
-    """Fixed quality and subsampling, no metadata: the same pixels give the same bytes."""
-    img.save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=2, optimize=False)
+def min_visible_pixels(h, w):
+    """Fewer visible pixels than this and an instance counts as absent (out of the image,
+    hidden): 10 at the reference size, scaled with the area."""
+    return max(4, round(10 * (min(h, w) / REFERENCE_SIZE) ** 2))
 
 
 def _write_split(folder, split, seed, n_videos, frame_range, h, w, bar=None):
     """Render one split's videos into ``folder`` (JPEGImages); returns its ground truth."""
     split_code = SPLITS.index(split)
-    min_visible = max(4, round(10 * (min(h, w) / REFERENCE_SIZE) ** 2))
+    min_visible = min_visible_pixels(h, w)
     videos, anns = [], []
     for i in range(n_videos):
         rng = np.random.default_rng([seed, split_code, i])
@@ -351,7 +250,7 @@ def _write_split(folder, split, seed, n_videos, frame_range, h, w, bar=None):
         insts, frames, visible, hard = _render_video(rng, n, h, w, min_visible)
         (folder / name).mkdir(parents=True)
         for t, img in enumerate(frames):
-            _save_jpeg(img, folder / name / f"{t:05d}.jpg")
+            synth.save_jpeg(img, folder / name / f"{t:05d}.jpg")
         videos.append(dict(id=i + 1, width=w, height=h, length=n,
                            file_names=[f"{name}/{t:05d}.jpg" for t in range(n)],
                            hard_frames={str(t): k for t, k in sorted(hard.items())}))
@@ -367,25 +266,13 @@ def _write_split(folder, split, seed, n_videos, frame_range, h, w, bar=None):
         videos=videos, annotations=anns)
 
 
-def _replace_dir(src, dst):
-    """Move a finished folder into place, replacing an older one only once it is done."""
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old)
-
-
 def make_toyvis(out_dir, seed=0, train_videos=DEFAULT_VIDEOS["train"],
                 valid_videos=DEFAULT_VIDEOS["valid"], frames=(12, 24), height=160, width=288,
                 progress=True, tune_videos=DEFAULT_VIDEOS["tune"]):
     """Write ToyVIS into ``out_dir`` (official layout); returns a summary dict.
 
-    Everything is rendered into a hidden staging folder inside ``out_dir`` and moved into
-    place at the end (frame trees first, annotation files last), so an interrupted run
-    leaves no half-written split: a split whose annotation file exists is complete.
+    Written by :func:`objprop.data.synth.write_splits`: staged, then moved into place, so an
+    interrupted run leaves no half-written split.
     """
     frame_range = _frame_range(frames)
     if min(height, width) < 32:
@@ -395,27 +282,15 @@ def make_toyvis(out_dir, seed=0, train_videos=DEFAULT_VIDEOS["train"],
     from tqdm import tqdm
     t0 = time.time()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".toyvis-staging-", dir=out))
     counts = dict(train=train_videos, valid=valid_videos, tune=tune_videos)
     splits = [s for s in SPLITS if counts[s]]  # no tune split when tune_videos=0
-    try:
-        with tqdm(total=sum(counts.values()), unit="video", desc="ToyVIS",
-                  disable=not progress) as bar:
-            gts = {s: _write_split(staging / s / "JPEGImages", s, seed, counts[s],
-                                   frame_range, height, width, bar) for s in splits}
-        ann_dir = out / "annotations"
-        (out / REQUEST_FILE).unlink(missing_ok=True)
-        for s in SPLITS:  # stale annotations must not vouch for new frame trees
-            (ann_dir / f"instances_{s}.json").unlink(missing_ok=True)
-        for s in splits:
-            _replace_dir(staging / s, out / s)
-        for s in splits:
-            write_json_atomic(gts[s], ann_dir / f"instances_{s}.json")
-        write_json_atomic(_request(seed, counts, frame_range, height, width),
-                          out / REQUEST_FILE)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with tqdm(total=sum(counts.values()), unit="video", desc="ToyVIS",
+              disable=not progress) as bar:
+        render = {s: partial(_write_split, split=s, seed=seed, n_videos=counts[s],
+                             frame_range=frame_range, h=height, w=width, bar=bar)
+                  for s in splits}
+        gts = synth.write_splits(out, "toyvis", render, REQUEST_FILE,
+                                 _request(seed, counts, frame_range, height, width), SPLITS)
     return dict(out=str(out), seed=seed, height=height, width=width,
                 frames=list(frame_range), seconds=round(time.time() - t0, 2),
                 categories=[c["name"] for c in CATEGORIES],
@@ -439,12 +314,7 @@ def ensure_toyvis(out_dir, seed=0, train_videos=DEFAULT_VIDEOS["train"],
     out = Path(out_dir)
     counts = dict(train=train_videos, valid=valid_videos, tune=tune_videos)
     want = _request(seed, counts, _frame_range(frames), height, width)
-    try:
-        have = json.loads((out / REQUEST_FILE).read_text())
-    except (OSError, ValueError):
-        have = None
-    if have == want and all((out / "annotations" / f"instances_{s}.json").is_file()
-                            for s in SPLITS if counts[s]):
+    if synth.holds_request(out, REQUEST_FILE, want, [s for s in SPLITS if counts[s]]):
         return None, False
     return make_toyvis(out, seed=seed, train_videos=train_videos, valid_videos=valid_videos,
                        tune_videos=tune_videos, frames=frames, height=height, width=width,

@@ -128,16 +128,16 @@ def _rle_chunk_problems(raws, keep, n_pixels):
             problems[keep[j]] = problem
         bad[:] |= mask
 
-    outside = (u < 48) | (u > 111)
+    c = u - np.uint8(48)                     # wraps round: below '0' is above 63 too
+    outside = c > 63
     if outside.any():
         owner = np.searchsorted(stops, np.flatnonzero(outside), side="right")
         refuse(np.bincount(owner, minlength=len(keep)) > 0,
                "RLE counts hold characters outside pycocotools' alphabet ('0'..'o')")
-        u = np.where(outside, 48, u).astype(np.uint8)
-    c = u - np.uint8(48)
+        c[outside] = 0
     truncated = (c[stops - 1] & 0x20) != 0
     refuse(truncated, "RLE counts end in the middle of a run (truncated string)")
-    cnts, first_run, runs_per, too_long = _decode_runs(c, stops)
+    totals, negative, first_run, runs_per, too_long = _decode_runs(c, stops)
     runs_to_stop = first_run + runs_per
 
     def owners(runs):                      # the strings holding these runs
@@ -145,70 +145,81 @@ def _rle_chunk_problems(raws, keep, n_pixels):
                            minlength=len(keep)) > 0
     if too_long is not None:
         refuse(owners(too_long), "RLE counts hold a run too long for any frame")
-    negative = np.flatnonzero(cnts < 0)
     if negative.size:
         refuse(owners(negative), "RLE counts decode to a negative run length (corrupt string)")
-    totals = np.add.reduceat(cnts, first_run)
     for j in np.flatnonzero((totals != n_pixels) & ~bad):
         problems[keep[j]] = (f"RLE counts cover {int(totals[j])} pixels, not the frame's "
                              f"{n_pixels} (corrupt, or encoded for another size)")
     return problems
 
 
-# what a run's sign bit takes away, by its number of characters k: 1 << 5k
-_RLE_SIGN = np.array([1 << (5 * k) for k in range(_RLE_MAX_GROUP + 1)], dtype=np.int64)
+# the value of a run's last character c (less 48): its 5 bits, bit 4 the sign of the run
+_RLE_LAST = np.array([(v & 0x1f) - ((v & 0x10) << 1) for v in range(64)], dtype=np.int64)
 
 
 def _decode_runs(c, stops):
     """pycocotools' ``rleFrString`` (maskApi.c) on many strings at once: ``c`` their
     characters less 48, concatenated, ``stops`` one past each string's end (a string
-    cut in the middle of a run is ended there). Returns ``(cnts, first_run, runs_per,
-    too_long)``: every run length, each string's first run and number of runs, and the
-    runs longer than :data:`_RLE_MAX_GROUP` characters (``None`` if none; decoded from
-    their first characters). Few temporaries the size of the runs: a file holds
-    millions of them."""
-    is_end = (c & 0x20) == 0
-    is_end[stops - 1] = True
-    ends = np.flatnonzero(is_end)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    np.add(ends[:-1], 1, out=starts[1:])
-    lengths = ends - starts
-    lengths += 1
-    runs_to_stop = np.searchsorted(ends, stops - 1, side="right")
+    cut in the middle of a run is ended there). Returns ``(totals, negative, first_run,
+    runs_per, too_long)``: each string's pixels (the sum of its runs), the runs of negative
+    length, each string's first run and number of runs, and the runs longer than
+    :data:`_RLE_MAX_GROUP` characters (``None`` if none; their values are not
+    pycocotools'). Few passes over arrays the size of the runs: a file holds
+    millions of them.
+
+    Most runs are one character (pycocotools stores a run as its difference to the run two
+    before, which along a mask's columns is small): a run's value is its last character's,
+    looked up, and the rarer continuation characters (bit 5 set) add their lower bits."""
+    more = c > 31                                 # a continuation: the run goes on
+    more[stops - 1] = False
+    cont = np.flatnonzero(more)
+    x = _RLE_LAST[c[~more] if cont.size else c]   # each run's last character, signed
+    too_long = None
+    if cont.size:
+        # the run of each continuation character: its position less those before it; a
+        # run's continuation characters are adjacent, least significant first
+        k = np.arange(cont.size)
+        run = cont - k
+        group = np.flatnonzero(np.diff(cont, prepend=-2) != 1)   # each run's first one
+        n_more = np.diff(group, append=cont.size)
+        shift = k - np.repeat(group, n_more)                      # its place in the run
+        runs = run[group]
+        if n_more.max() >= _RLE_MAX_GROUP:
+            too_long = runs[n_more >= _RLE_MAX_GROUP]
+            np.minimum(shift, _RLE_MAX_GROUP - 1, out=shift)     # refused: no overflow
+            np.minimum(n_more, _RLE_MAX_GROUP - 1, out=n_more)
+        low = (c[cont] & 0x1f).astype(np.int64) << (5 * shift)
+        x[runs] = (x[runs] << (5 * n_more)) + np.add.reduceat(low, group)
+    runs_to_stop = stops - np.searchsorted(cont, stops)           # runs up to each stop
     runs_per = np.diff(runs_to_stop, prepend=0)
     first_run = runs_to_stop - runs_per
-    longest, too_long = int(lengths.max()), None
-    if longest > _RLE_MAX_GROUP:
-        too_long = np.flatnonzero(lengths > _RLE_MAX_GROUP)
-        np.minimum(lengths, _RLE_MAX_GROUP, out=lengths)
-        longest = _RLE_MAX_GROUP
-    # 5 bits a character, least significant first: one pass per character position over
-    # the runs that long (most runs take one or two characters)
-    x = (c[starts] & 0x1f).astype(np.int64)
-    for j in range(1, longest):
-        longer = np.flatnonzero(lengths > j)
-        x[longer] |= (c[starts[longer] + j] & 0x1f).astype(np.int64) << (5 * j)
-    negative = np.flatnonzero(c[ends] & 0x10)
-    x[negative] -= _RLE_SIGN[lengths[negative]]
     # run m >= 3 of a string is stored as the difference to run m - 2: runs 1, 3, 5... and
     # 2, 4, 6... are running sums, restarted at each string. In the whole concatenation that
     # is a running sum over each parity of position, its segments the strings' runs of that
     # parity (the first run, set to 0, starts one of them): restarted by subtracting, at
-    # each segment's start, the sum of the segment before it
+    # each segment's start, the sum of the segment before it. Each parity's runs are copied
+    # out once and summed in place (a running sum written back with a stride was most of
+    # the time); the checks need only their sums and their signs
     first = x[first_run].copy()
     x[first_run] = 0
-    cnts = np.empty_like(x)
+    totals, negative = np.zeros(len(stops), np.int64), []
     for parity in (0, 1):
-        view = x[parity::2]
         lo = (first_run - parity + 1) // 2
-        lo = lo[(first_run + runs_per - parity + 1) // 2 > lo]    # strings with such runs
-        if lo.size:
-            restarted = view.copy()
-            restarted[lo[1:]] -= np.add.reduceat(view, lo)[:-1]
-            np.cumsum(restarted, out=cnts[parity::2])
-    cnts[first_run] = first
-    return cnts, first_run, runs_per, too_long
+        has = (first_run + runs_per - parity + 1) // 2 > lo      # strings with such runs
+        lo = lo[has]
+        if not lo.size:
+            continue
+        cnts = x[parity::2].copy()
+        sums = np.add.reduceat(cnts, lo)
+        cnts[lo[1:]] -= sums[:-1]
+        np.cumsum(cnts, out=cnts)
+        firsts = first_run % 2 == parity
+        cnts[first_run[firsts] // 2] = first[firsts]
+        totals[has] += np.add.reduceat(cnts, lo)
+        if cnts.min() < 0:
+            negative.append(2 * np.flatnonzero(cnts < 0) + parity)
+    negative = np.sort(np.concatenate(negative)) if negative else np.zeros(0, np.int64)
+    return totals, negative, first_run, runs_per, too_long
 
 
 def segmentation_problems(segms, h, w):

@@ -1,5 +1,5 @@
 """Model parts, registered in mmdet 2.x's registries on import."""
-from .detectors import FrameHook, MaskTrackRCNN, MaskTrackRoIHead, ObjProp  # noqa: F401
+from .detectors import FrameHook, MaskTrackRCNN, MaskTrackRoIHead, ObjProp, ToyMaskRCNN  # noqa: F401
 from .prop_head import PropagationHead, propagate_attention  # noqa: F401
 from .track_head import TrackHead  # noqa: F401
 from .builder import FILLERS, TRACKERS, build_filler, build_tracker  # noqa: F401

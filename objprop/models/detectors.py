@@ -22,9 +22,10 @@ instance comes from propagation, not from the detector).
 """
 import numpy as np
 import torch
+from mmcv import ConfigDict
 from mmdet.core import bbox2roi
 from mmdet.models.builder import DETECTORS, HEADS, build_head
-from mmdet.models.detectors import TwoStageDetector
+from mmdet.models.detectors import MaskRCNN, TwoStageDetector
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
 
@@ -124,22 +125,18 @@ def _require_layout_aware_roi_layers(roi_head):
                                  f"reads them as NCHW")
 
 
-@DETECTORS.register_module()
-class MaskTrackRCNN(TwoStageDetector):
-    """Mask R-CNN + track head, with online tracking at test time (the baseline)."""
+class FeatureOptions:
+    """The CPU options of the backbone and neck that the toy detectors share (a mixin before
+    mmdet's detector class): ``channels_last``, the backbone and neck hold their weights and
+    take their input in channels-last memory order (oneDNN's faster CPU convolutions; same
+    arithmetic); ``train_feat_dtype`` ('bfloat16'; default None: float32), while training the
+    backbone and neck run under autocast to that type and hand float32 features to the heads
+    (mixed precision); ``test_feat_dtype``, the same at test time (inference, the studies'
+    passes over a split; default None: float32)."""
 
-    def __init__(self, backbone, neck=None, rpn_head=None, roi_head=None, train_cfg=None,
-                 test_cfg=None, pretrained=None, init_cfg=None, channels_last=False,
-                 train_feat_dtype=None, test_feat_dtype=None):
-        """``channels_last``: the backbone and neck hold their weights and take their input
-        in channels-last memory order (oneDNN's faster CPU convolutions; same arithmetic).
-        ``train_feat_dtype`` ('bfloat16'; default None: float32): while training, the
-        backbone and neck run under autocast to that type and hand float32 features to the
-        heads (mixed precision). ``test_feat_dtype``: the same at test time (inference,
-        the studies' passes over a split; default None: float32)."""
-        super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head,
-                         train_cfg=train_cfg, test_cfg=test_cfg, pretrained=pretrained,
-                         init_cfg=init_cfg)
+    def init_feature_options(self, channels_last=False, train_feat_dtype=None,
+                             test_feat_dtype=None):
+        """Called at the end of the detector's ``__init__``, once its parts are built."""
         self.train_feat_dtype = autocast_dtype("train_feat_dtype", train_feat_dtype)
         self.test_feat_dtype = autocast_dtype("test_feat_dtype", test_feat_dtype)
         self.channels_last = bool(channels_last)
@@ -148,7 +145,6 @@ class MaskTrackRCNN(TwoStageDetector):
             self.backbone.to(memory_format=torch.channels_last)
             if self.with_neck:
                 self.neck.to(memory_format=torch.channels_last)
-        self.tracker = build_tracker((test_cfg or {}).get("track"))
 
     def extract_feat(self, img):
         """Backbone + neck features (float32), in the memory order and the precision (of
@@ -161,6 +157,44 @@ class MaskTrackRCNN(TwoStageDetector):
         with torch.autocast(img.device.type, dtype=dtype):
             feats = super().extract_feat(img)
         return tuple(f.float() for f in feats)
+
+
+@DETECTORS.register_module()
+class ToyMaskRCNN(FeatureOptions, MaskRCNN):
+    """mmdet's Mask R-CNN on still images with the toy detectors' feature options: the toy
+    detector pre-trained on ToyCOCO (``configs/mask_rcnn_r18_fpn_toycoco.py``). Its parts and
+    their weight names are MaskTrack R-CNN's less the track head, so its checkpoint loads into
+    every toy config as COCO's Mask R-CNN loads into the paper's. The toy layout it inherits
+    names a track head: ``roi_head.track_head`` must be set to None (a still image has no
+    second frame to match)."""
+
+    def __init__(self, backbone, rpn_head, roi_head, train_cfg, test_cfg, neck=None,
+                 pretrained=None, init_cfg=None, channels_last=False, train_feat_dtype=None,
+                 test_feat_dtype=None):
+        if roi_head is not None and "track_head" in roi_head:
+            if roi_head["track_head"] is not None:
+                raise ValueError("ToyMaskRCNN has no track head: set roi_head.track_head=None")
+            roi_head = ConfigDict({k: v for k, v in roi_head.items() if k != "track_head"})
+        super().__init__(backbone=backbone, rpn_head=rpn_head, roi_head=roi_head,
+                         train_cfg=train_cfg, test_cfg=test_cfg, neck=neck,
+                         pretrained=pretrained, init_cfg=init_cfg)
+        self.init_feature_options(channels_last, train_feat_dtype, test_feat_dtype)
+
+
+@DETECTORS.register_module()
+class MaskTrackRCNN(FeatureOptions, TwoStageDetector):
+    """Mask R-CNN + track head, with online tracking at test time (the baseline)."""
+
+    def __init__(self, backbone, neck=None, rpn_head=None, roi_head=None, train_cfg=None,
+                 test_cfg=None, pretrained=None, init_cfg=None, channels_last=False,
+                 train_feat_dtype=None, test_feat_dtype=None):
+        """``channels_last``, ``train_feat_dtype``, ``test_feat_dtype``: see
+        :class:`FeatureOptions`."""
+        super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head,
+                         train_cfg=train_cfg, test_cfg=test_cfg, pretrained=pretrained,
+                         init_cfg=init_cfg)
+        self.init_feature_options(channels_last, train_feat_dtype, test_feat_dtype)
+        self.tracker = build_tracker((test_cfg or {}).get("track"))
 
     # -- training -------------------------------------------------------------------------
     def extract_pair(self, img, ref_img):

@@ -6,9 +6,10 @@ paper is stated, the book's evidence for it is read from ``results/*.json``, and
 follows from the numbers by one stated rule (:data:`RULE`, computed by
 :mod:`objprop.studies.verdict`), never by hand: a paired difference over training seeds with
 its 95 % interval, *reproduced* or *contradicted* when the interval excludes zero on the
-paper's side or the other, *inconclusive at this budget* when it includes zero (with the
-smallest effect the seeds could have detected, and the seeds that would detect the paper's
-effect). A single-model study (the oracle table) is judged by the paper's ordering; the
+paper's side or the other, *smaller than claimed* when it lies wholly below the paper's
+effect (the equivalence reading), *inconclusive at this budget* when it includes zero and the
+paper's effect (with the smallest effect the seeds could have detected, and the seeds that
+would detect the paper's effect). A single-model study (the oracle table) is judged by the paper's ordering; the
 overhead by repeated, interleaved timings (``results/timing.json``).
 """
 from pathlib import Path
@@ -27,8 +28,14 @@ from ..tables import markdown_table
 VERDICTS = rule.VERDICTS
 OVERHEAD_LIMIT = 1.25  # "limited computational overhead": at most 25 % more time per frame
 RULE = (f"**reproduced**: the {rule.LEVEL_TEXT} interval of the mean paired difference over training "
-        f"seeds (Student t) excludes zero on the paper's side; **contradicted**: it excludes "
-        f"zero on the other side; **inconclusive at this budget**: it includes zero (one "
+        f"seeds (Student t) excludes zero on the paper's side and reaches the paper's "
+        f"effect where the paper claims one of a size; **smaller than claimed**: the "
+        f"interval lies wholly below the paper's effect (scaled to this book's baseline by "
+        f"the paper's relative gain), the equivalence reading of Lakens et al. (2018): a "
+        f"one-sided test against the paper's effect at the interval's level, which rules the "
+        f"claimed size out, and the verdict says whether the interval also excludes zero; "
+        f"**contradicted**: it excludes zero on the other side; **inconclusive at this "
+        f"budget**: it includes zero and the paper's effect (one "
         f"seed gives no interval), and the table says the smallest effect the seeds could "
         f"have detected ({rule.POWER_TEXT} power at the measured spread of the differences) and how many "
         f"seeds would detect the paper's effect. A data effect (temporal stability, "
@@ -98,6 +105,10 @@ def _paired_row(claim, paper, chapter, d, unit, label, direction=+1, paper_effec
         t.update(data_low=data[0], data_high=data[1],
                  verdict=rule.data_effect_verdict(d["per_seed"], data, direction))
     evidence = describe + ", ".join(f"{x:+.{digits}f}" for x in d["per_seed"])
+    if t["verdict"] == rule.SMALLER:
+        evidence += (f"; the interval lies below the paper's effect ({paper_effect:+.{digits}f}"
+                     f"{unit} here) and " + ("also excludes zero" if t["excludes_zero"]
+                                             else "includes zero"))
     if t["verdict"] == rule.INCONCLUSIVE and t["detectable"] is not None:
         evidence += (f"; detectable at {rule.POWER_TEXT} power: {t['detectable']:.{digits}f}{unit}")
         if paper_effect:
@@ -109,14 +120,22 @@ def _paired_row(claim, paper, chapter, d, unit, label, direction=+1, paper_effec
         f = f"{{:+.{digits}f}}"
         difference += f"; videos and seeds resampled [{f.format(data[0])}, {f.format(data[1])}]"
     return dict(row, evidence=evidence, difference=difference,
-                seeds=len(d["seeds"]), verdict=t["verdict"], test=t)
+                seeds=len(d["seeds"]), verdict=t["verdict"], test=t,
+                reading=_reading(t))
+
+
+def _reading(t):
+    """What a *smaller than claimed* verdict adds: whether zero is ruled out too."""
+    if t["verdict"] != rule.SMALLER:
+        return ""
+    return "above zero" if t["excludes_zero"] else "zero not excluded"
 
 
 def assess(results_dir="results"):
     """One row per claim: ``claim``, ``paper`` (what the paper reports), ``evidence`` (what
     this book measured), ``difference`` (mean [95 % interval]), ``chapter``, ``seeds``,
     ``verdict``; a row judged by the paired rule carries its numbers under ``test``."""
-    from ..paper import ap
+    from ..paper import ap, scaled_gain
     objprop, baseline = ap("ObjProp"), ap("MaskTrack R-CNN")
     ev, oracle = _load(results_dir, "evaluation"), _load(results_dir, "oracle")
     measured = ev["methods"] if ev else []
@@ -124,7 +143,7 @@ def assess(results_dir="results"):
 
     d = paired_difference(measured, roles.OBJPROP, roles.BASELINE) if ev else None
     # the paper's effect, relative to its baseline, on this book's baseline
-    scaled = None if d is None else (objprop / baseline - 1) * d["b_mean"]
+    scaled = None if d is None else scaled_gain(d["b_mean"])
     rows.append(_paired_row(
         "ObjProp outperforms MaskTrack R-CNN in mAP",
         f"{objprop - baseline:+.1f} mAP ({objprop} vs {baseline}, YouTube-VIS 2019 val, "
@@ -141,7 +160,7 @@ def assess(results_dir="results"):
         f"masktrack_rcnn_r50_fpn_1x_youtubevos_objprop.py, trains on their MaskTrack R-CNN)",
         "Evaluation (fidelity)", d, " mAP",
         "mAP: authors' code − MaskTrack R-CNN trained on (equal budget)",
-        paper_effect=None if d is None else (objprop / baseline - 1) * d["b_mean"],
+        paper_effect=None if d is None else scaled_gain(d["b_mean"]),
         describe="the authors' preset (as released) − MaskTrack R-CNN trained on from the same "
         "checkpoint for the same iterations, both at the authors' test settings, by seed: "))
 
@@ -224,7 +243,9 @@ CLAIM_COLUMNS = [(f"Difference [{rule.LEVEL_TEXT} interval]", "difference"), ("S
 def claims_table(rows):
     """The claims as a narrow markdown table (claim, difference with its interval, seeds,
     verdict in bold); the evidence and the paper's figure go to :func:`evidence_list`."""
-    shown = [dict(r, verdict=f"**{r['verdict']}**", seeds=str(r["seeds"])) for r in rows]
+    shown = [dict(r, verdict=f"**{r['verdict']}**" + (f" ({r['reading']})" if r.get("reading")
+                                                      else ""), seeds=str(r["seeds"]))
+             for r in rows]
     return markdown_table(shown, CLAIM_COLUMNS, first=("Claim", "claim"), extra=())
 
 
@@ -236,45 +257,93 @@ def evidence_list(rows):
                      for i, r in enumerate(rows, 1))
 
 
-def plot_forest(rows):
-    """The forest plot of the verdicts: each claim's paired difference with its 95 %
-    interval, on its own axis (units differ), zero marked, and the paper's effect where
-    the paper gives one. Timing rows show the ratio with its rounds' range and the limit."""
-    import matplotlib.pyplot as plt
-    shown = [r for r in rows if "test" in r or "ratio" in r]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(8, 0.95 * len(shown) + 0.6),
-                             squeeze=False)
-    colors = {rule.REPRODUCED: "tab:green", rule.CONTRADICTED: "tab:red",
-              rule.INCONCLUSIVE: "tab:gray"}
-    for ax, r in zip(axes[:, 0], shown):
-        color = colors.get(r["verdict"], "black")
+def error_rates_table(rows, draws=4000):
+    """How often each verdict of the central claim's rule is wrong, by simulation
+    (:func:`objprop.studies.verdict.verdict_rates`) at that row's seeds and measured spread
+    of the differences: the true effect zero, then the paper's (scaled) effect. None where
+    the row has no interval or no claimed size."""
+    t = rows[0].get("test") if rows else None
+    if not t or t["sd"] is None or not t.get("paper_effect"):
+        return None
+    table = []
+    for name, effect in (("zero", 0.0), ("the paper's", t["paper_effect"])):
+        rates = rule.verdict_rates(effect, t["sd"], t["n"], t["paper_effect"], draws=draws)
+        table.append(dict(truth=f"{name} ({effect:+.1f}{t['unit'] and ' ' + t['unit']})",
+                          **{k: f"{100 * x:.1f} %" for k, x in rates.items()}))
+    columns = [(k, k) for k in rule.VERDICTS if k != rule.UNTESTABLE]
+    return markdown_table(table, columns, first=("True effect", "truth"), extra=())
+
+
+# the figure's size and resolution: about the width of the book's column (770 px at 1400),
+# so the page shows it near 1:1 and its smallest text (FOREST_LABEL_PT - 1) stays above 9 pt
+FOREST_WIDTH_IN, FOREST_DPI = 7.6, 100
+FOREST_LABEL_PT = 12
+VERDICT_COLORS = {rule.REPRODUCED: "tab:green", rule.SMALLER: "tab:orange",
+                  rule.CONTRADICTED: "tab:red", rule.INCONCLUSIVE: "tab:gray"}
+
+
+def forest_rows(rows):
+    """The rows the forest plot draws (a measured interval or timing), each as (label,
+    verdict, mean, low, high, reference, paper's value, data interval or None[, the verdict
+    with its reading])."""
+    out = []
+    for r in rows:
         if "test" in r:
             t = r["test"]
-            mid, low, high, ref = t["mean"], t["low"], t["high"], 0.0
-            paper = t.get("paper_effect")
-        else:
+            data = (t["data_low"], t["data_high"]) if t.get("data_low") is not None else None
+            out.append((r["label"], r["verdict"], t["mean"], t["low"], t["high"], 0.0,
+                        t.get("paper_effect"), data))
+            if r.get("reading"):
+                out[-1] = (*out[-1], f"{r['verdict']} ({r['reading']})")
+        elif "ratio" in r:
             q = r["ratio"]
-            mid, low, high, ref, paper = q["median"], q["low"], q["high"], 1.0, q["limit"]
+            out.append((r["label"], r["verdict"], q["median"], q["low"], q["high"], 1.0,
+                        q["limit"], None))
+    return out
+
+
+def plot_forest(rows):
+    """The forest plot of the verdicts: one row per measured claim, its paired difference
+    (dot) with its 95 % interval (thick line), on the row's own axis (units differ), no
+    effect marked (black line) and the paper's effect or limit (blue dashes) where the
+    paper gives one; data effects add the interval with videos and seeds resampled (thin
+    line below). The claim and its verdict label each row at :data:`FOREST_LABEL_PT`."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+    shown = forest_rows(rows)
+    height = 1.2 * len(shown) + 1.0
+    fig, axes = plt.subplots(len(shown), 1, figsize=(FOREST_WIDTH_IN, height),
+                             dpi=FOREST_DPI, squeeze=False)
+    small = FOREST_LABEL_PT - 1
+    for ax, (label, verdict, mid, low, high, ref, paper, data, *said) in zip(axes[:, 0],
+                                                                              shown):
+        color = VERDICT_COLORS.get(verdict, "black")
         if low is not None:
-            ax.plot([low, high], [0, 0], color=color, lw=3, solid_capstyle="butt")
-        data = (r.get("test", {}).get("data_low"), r.get("test", {}).get("data_high"))
-        if data[0] is not None:
-            ax.plot(list(data), [-0.3, -0.3], color=color, lw=1.2)
-            ax.set_ylim(-0.6, 0.4)
-        ax.plot([mid], [0], "o", color=color)
-        ax.axvline(ref, color="black", lw=0.8)
+            ax.plot([low, high], [0, 0], color=color, lw=5, solid_capstyle="butt")
+        if data is not None:
+            ax.plot(list(data), [-0.45, -0.45], color=color, lw=1.5)
+        ax.plot([mid], [0], "o", color=color, ms=8, mec="black", mew=0.6)
+        ax.axvline(ref, color="black", lw=1.2)
         if paper is not None:
-            ax.axvline(paper, color="tab:blue", ls="--", lw=1)
+            ax.axvline(paper, color="tab:blue", ls="--", lw=1.5)
+        ax.set_ylim(-0.8, 0.5)
         ax.set_yticks([])
-        ax.set_title(f"{r['label']} — {r['verdict']}", fontsize=8, loc="left")
-        ax.tick_params(labelsize=7)
-        span = [v for v in (low, high, mid, ref, paper, *data) if v is not None]
-        pad = 0.15 * (max(span) - min(span) or 1.0)
+        ax.set_ylabel("\n".join(textwrap.wrap(label, 24)), rotation=0, ha="right",
+                      va="center", fontsize=small, labelpad=8)
+        ax.set_title((said or [verdict])[0], loc="right", color=color, fontweight="bold",
+                     fontsize=FOREST_LABEL_PT, pad=2)
+        ax.tick_params(labelsize=small)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        span = [v for v in (low, high, mid, ref, paper, *(data or ())) if v is not None]
+        pad = 0.12 * (max(span) - min(span) or 1.0)
         ax.set_xlim(min(span) - pad, max(span) + pad)
-    fig.suptitle(f"Paired differences over seeds (thick line: {rule.LEVEL_TEXT} interval over "
-                 f"seeds; thin line below: videos and seeds resampled, for data effects; "
-                 f"black: no effect; blue dashes: the paper's effect or limit)", fontsize=8)
-    fig.tight_layout()
+    fig.suptitle(f"Mean paired difference (dot), {rule.LEVEL_TEXT} interval over seeds (thick),\n"
+                 f"videos and seeds resampled (thin, data effects); black: no effect,\n"
+                 f"blue dashes: the paper's effect or limit", fontsize=small)
+    fig.subplots_adjust(left=0.34, right=0.97, top=1 - 1.0 / height, bottom=0.35 / height,
+                        hspace=1.0)
     return fig
 
 

@@ -95,7 +95,7 @@ def gain_sentence(measured):
              f"**{d['b_mean']:.1f}{sd(d['b_std'])}** (mean ± sample std); paired by seed the "
              f"difference is {format_difference(d)} (the paper: "
              f"{paper.ap('ObjProp') - paper.ap('MaskTrack R-CNN'):+.1f} on YouTube-VIS)."]
-    parts.append(verdict_sentence(d))
+    parts.append(verdict_sentence(d, paper_effect=paper.scaled_gain(d["b_mean"])))
     f = paired_difference(measured, roles.OBJPROP, roles.OBJPROP_NO_FILL)
     if f:
         filled = mean_std([r["filled_frames"] for r in by_role(measured)[roles.OBJPROP]])[0]
@@ -105,16 +105,18 @@ def gain_sentence(measured):
     return " ".join(parts)
 
 
-def verdict_sentence(d, unit=" mAP"):
+def verdict_sentence(d, unit=" mAP", paper_effect=None):
     """What the verdict rule (:mod:`objprop.studies.verdict`) reads from a paired
-    difference: the verdict, and the smallest effect these seeds could have detected."""
-    from ..studies.verdict import assess_difference
+    difference: the verdict (against ``paper_effect`` too, the paper's effect in the same
+    unit, where given), and the smallest effect these seeds could have detected."""
+    from ..studies.verdict import SMALLER, assess_difference
     if len(d["seeds"]) < 2:
         return ("With one seed there is no interval: run more training seeds before "
                 "reading the difference as a gain.")
-    a = assess_difference(d["per_seed"])
-    where = ("excludes zero" if a["verdict"] in ("reproduced", "contradicted")
-             else "includes zero")
+    a = assess_difference(d["per_seed"], paper_effect=paper_effect)
+    where = "excludes zero" if a["excludes_zero"] else "includes zero"
+    if a["verdict"] == SMALLER:
+        where += f" and lies below the paper's effect ({paper_effect:+.1f}{unit} here)"
     return (f"The interval {where} (verdict: *{a['verdict']}*); with {a['n']} seeds at "
             f"this spread of the differences (± {a['sd']:.1f}) the smallest effect detected "
             f"{POWER_TEXT} of the time is {a['detectable']:.1f}{unit}.")

@@ -71,6 +71,8 @@ def gpu_check_sentence(record):
     method's s/iteration there and on that machine's CPU, and whether the devices agreed."""
     env = record.get("environment") or {}
     rows = record.get("methods") or []
+    if not rows:   # only the paper part was run
+        return paper_gpu_sentence(record.get("paper"))
     speed = "; ".join(f"{r['method']} {r['gpu_s_per_iter']:.3f} s/iteration against "
                       f"{r['cpu_s_per_iter']:.3f} on its CPU "
                       f"({r['cpu_s_per_iter'] / r['gpu_s_per_iter']:.1f}x)" for r in rows)
@@ -81,7 +83,54 @@ def gpu_check_sentence(record):
     return (f"GPU check (`make gpu-check`, {record.get('date', 'undated')}, "
             f"{', '.join(env.get('gpus') or ['no GPU recorded'])}, torch {env.get('torch')}): "
             f"{speed}; {agree}. With the GPU's default TF32 convolutions the problems "
-            f"counted were {tf32} (reported, not judged: see README, GPUs).")
+            f"counted were {tf32} (reported, not judged: see README, GPUs). "
+            + paper_gpu_sentence(record.get("paper")))
+
+
+def paper_gpu_sentence(part):
+    """What ``make gpu-check-paper`` (the ``paper`` part of ``results/gpu_check.json``)
+    measured: per method s/iteration, images/s, data wait, peak memory, the paper's schedule
+    extrapolated to its GPUs; the DDP comparison; the GPU busy share of the profiles."""
+    if not part or not part.get("methods"):
+        return ("The paper's setting on a GPU (`make gpu-check-paper`: the R50-FPN configs "
+                "through papermill): not measured yet.")
+    env = part.get("environment") or {}
+    per = []
+    for r in part["methods"]:
+        mem = r.get("peak_memory_mib")
+        x = r["extrapolated"]
+        per.append(f"{r['method']} {r['s_per_iter']:.3f} s/iteration at {r['samples_per_gpu']} "
+                   f"images a GPU ({r['images_per_s']:.1f} images/s), data wait "
+                   f"{100 * r['data_time_share']:.0f} %"
+                   + (f", peak memory {mem / 1024:.2f} GiB" if mem is not None else "")
+                   + f", {x['epochs']} epochs on {x['gpus']} GPUs {x['hours'][0]:.1f}-"
+                   f"{x['hours'][1]:.1f} h")
+    x = part["methods"][0]["extrapolated"]
+    text = (f"The paper's setting (`make gpu-check-paper`, {part.get('date', 'undated')}, "
+            f"{', '.join(env.get('gpus') or [part.get('device', '?')])}; R50-FPN configs "
+            f"trained through papermill on ToyVIS at {part['size']['width']}x"
+            f"{part['size']['height']}, {part['size']['iters']} iterations timed after "
+            f"{part['size']['warmup']}): " + "; ".join(per)
+            + f" (the hours: YouTube-VIS 2019's {x['train_videos']} training videos at "
+            f"{x['frames'][0] // x['train_videos']}-{x['frames'][1] // x['train_videos']} "
+            f"annotated frames each, every GPU at the measured s/iteration).")
+    d = part.get("ddp")
+    if d:
+        text += (f" DDP ({d['backend']}, a world of one) against the single process over "
+                 f"{d['iters']} iterations: largest loss difference {d['ddp_max_diff']:.2g}, "
+                 f"two single-process runs {d['repeat_max_diff']:.2g}"
+                 f" ({'agrees' if d['ok'] else 'DEPARTS'}).")
+    where = dict(paper="the paper's size", toy="the toy's",
+                 paper_workers="the paper's size with more data workers")
+    busy = [f"{100 * p['gpu_busy_share']:.0f} % at {where.get(name, name)} (data wait "
+            f"{100 * p['data_wait_share']:.0f} %)"
+            for name, p in (part.get("profile") or {}).items()
+            if p.get("gpu_busy_share") is not None]
+    if busy:
+        text += " GPU busy (torch.profiler, CUDA time against wall): " + ", ".join(busy) + "."
+    if not part.get("complete"):
+        text += " (The run stopped before its end: the figures above are what it measured.)"
+    return text
 
 
 def training_summary(runs):

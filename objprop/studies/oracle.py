@@ -241,11 +241,15 @@ def run_oracle_study(config, checkpoint, data_root, split="valid", out_dir="resu
     On the CPU the rows run ``jobs`` at a time (:func:`objprop.studies.jobs.run_jobs`; one
     process per core), each in its own process with its own copy of the model.
     """
+    from ..config import load_config
     from ..io import write_json_atomic
+    from ..registries import check_config_types
     from .jobs import run_jobs
     rows = resolve_rows(rows)
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise ObjPropError("checkpoint not found", path=checkpoint)
+    # here, before the rows' processes start (each loads the config again)
+    check_config_types(load_config(config, cfg_options=cfg_options), config)
     common = (config, checkpoint, data_root, split, cfg_options, max_videos, device,
               match_iou, str(out_dir))
     calls = [((name, oracles) + common, dict(progress=progress and i == 0))

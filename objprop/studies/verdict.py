@@ -7,8 +7,15 @@ initialisation and the data order of both), and decided by an interval, not by o
 a mean against a spread. For the per-seed differences ``d_1..d_n`` (method minus baseline):
 
 * the mean ``d̄`` and its 95 % Student-t interval ``d̄ ± t(0.975, n-1) s / √n``;
-* **reproduced**: the interval excludes zero on the paper's side; **contradicted**: it
-  excludes zero on the other side; **inconclusive at this budget**: it includes zero (so are
+* **reproduced**: the interval excludes zero on the paper's side (and reaches the paper's
+  effect, where one is claimed); **contradicted**: it excludes zero on the other side;
+* **smaller than claimed**: where the paper claims an effect of a size (scaled to this book's
+  baseline), the interval lies wholly below it, on the near side of the claimed effect: the
+  equivalence reading (Lakens et al., *Equivalence Testing for Psychological Research*,
+  2018: a one-sided test against the smallest effect of interest, here the paper's own
+  effect, at the interval's level). The verdict says whether the interval also excludes
+  zero (a real but smaller effect) or not (no effect is compatible as well);
+* **inconclusive at this budget**: the interval includes zero and the claimed effect (so are
   fewer than two seeds: no interval);
 * the smallest effect the comparison could have detected: the true mean difference at which
   the two-sided paired t-test at 5 % rejects with 80 % power, given the measured spread of
@@ -28,9 +35,10 @@ import numpy as np
 
 LEVEL = 0.95
 POWER = 0.80
-REPRODUCED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE = (
-    "reproduced", "contradicted", "inconclusive at this budget", "untestable here")
-VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE)
+REPRODUCED, SMALLER, CONTRADICTED, INCONCLUSIVE, UNTESTABLE = (
+    "reproduced", "smaller than claimed", "contradicted", "inconclusive at this budget",
+    "untestable here")
+VERDICTS = (REPRODUCED, SMALLER, CONTRADICTED, INCONCLUSIVE, UNTESTABLE)
 LEVEL_TEXT, POWER_TEXT = f"{100 * LEVEL:.0f} %", f"{100 * POWER:.0f} %"   # as pages say them
 MAX_SEEDS = 1000   # seeds_needed answers None beyond this
 
@@ -94,13 +102,14 @@ def seeds_needed(effect, sd, level=LEVEL, target=POWER):
     return None
 
 
-def verdict(diffs, direction=+1, level=LEVEL):
+def verdict(diffs, direction=+1, level=LEVEL, claimed=None):
     """The rule's verdict on paired differences (``direction`` -1: the paper's effect is a
-    decrease)."""
+    decrease; ``claimed``: the paper's effect in the same unit, signed, for the equivalence
+    reading)."""
     if diffs is None or len(diffs) == 0:
         return UNTESTABLE
     _, low, high = interval(diffs, level)
-    return interval_verdict(low, high, direction)
+    return interval_verdict(low, high, direction, claimed)
 
 
 def data_effect_verdict(diffs, data_interval, direction=+1, level=LEVEL):
@@ -114,16 +123,27 @@ def data_effect_verdict(diffs, data_interval, direction=+1, level=LEVEL):
     return by_seeds if interval_verdict(*data_interval, direction) == by_seeds else INCONCLUSIVE
 
 
-def interval_verdict(low, high, direction=+1):
-    """The verdict an interval gives (None: no interval, inconclusive)."""
+def interval_verdict(low, high, direction=+1, claimed=None):
+    """The verdict an interval gives (None: no interval, inconclusive). ``claimed``: the
+    paper's effect (signed, same unit); an interval wholly on the near side of it is
+    *smaller than claimed* unless it also lies wholly on the wrong side of zero
+    (*contradicted* says more)."""
     if low is None:
         return INCONCLUSIVE
     low, high = sorted((direction * low, direction * high))
-    if low > 0:
-        return REPRODUCED
+    claim = None if claimed is None else direction * claimed
     if high < 0:
         return CONTRADICTED
+    if claim is not None and claim > 0 and high < claim:
+        return SMALLER
+    if low > 0:
+        return REPRODUCED
     return INCONCLUSIVE
+
+
+def excludes_zero(low, high):
+    """Whether an interval lies wholly on one side of zero (False without an interval)."""
+    return low is not None and (low > 0 or high < 0)
 
 
 def assess_difference(diffs, direction=+1, paper_effect=None, level=LEVEL):
@@ -133,11 +153,28 @@ def assess_difference(diffs, direction=+1, paper_effect=None, level=LEVEL):
     mean, low, high = interval(diffs, level)
     n = len(diffs)
     sd = float(np.std(diffs, ddof=1)) if n > 1 else None
-    return dict(verdict=verdict(diffs, direction, level), n=n, mean=mean, low=low, high=high,
+    return dict(verdict=verdict(diffs, direction, level, paper_effect), n=n, mean=mean,
+                low=low, high=high, excludes_zero=excludes_zero(low, high),
                 sd=sd, level=level, detectable=detectable_effect(sd, n, level),
                 paper_effect=paper_effect,
                 seeds_for_paper=None if paper_effect is None else
                 seeds_needed(paper_effect, sd, level))
+
+
+def verdict_rates(true_effect, sd, n, claimed, draws=4000, rng=0, level=LEVEL):
+    """How often each verdict comes out when the per-seed differences are drawn normal with
+    mean ``true_effect`` and std ``sd`` over ``n`` seeds, judged against the ``claimed``
+    effect: the rule's error rates by simulation (at a true effect of zero, *reproduced* and
+    *contradicted* are wrong; at the claimed effect, *smaller than claimed* and
+    *contradicted* are)."""
+    g = np.random.default_rng(rng)
+    d = g.normal(true_effect, sd, size=(draws, n))
+    mean = d.mean(axis=1)
+    t, _ = _t()
+    half = t.ppf(0.5 + level / 2, n - 1) * d.std(axis=1, ddof=1) / math.sqrt(n)
+    calls = [interval_verdict(lo, hi, claimed=claimed)
+             for lo, hi in zip(mean - half, mean + half)]
+    return {name: calls.count(name) / draws for name in VERDICTS if name != UNTESTABLE}
 
 
 def aa_false_positive_rate(rule, n_seeds=3, draws=4000, seed_sd=2.4, pair_sd=0.5, rng=0):

@@ -1,7 +1,7 @@
 """Training: mmcv's runner driving mmdet 2.x's training loop, on the CPU or on N GPUs.
 
 ``objprop train --config C [--data DIR] [--gpus N] [--procs P] [--work-dir W] [--resume]
-[--max-iters N | --epochs E] [--samples-per-gpu S] [--seed S] [--cfg-options k=v ...]
+[--max-iters N | --epochs E] [--samples-per-gpu S] [--seed S] [--threads T] [--cfg-options k=v ...]
 [--nnodes N --node-rank R --master-addr A --master-port P]``
 
 The rooms: :mod:`~objprop.training.settings` (the one list of a run's settings, the command
@@ -51,7 +51,13 @@ The loop is mmdet's ``train_detector`` assembled from the same parts (``build_da
   state, iteration count, hence the lr schedule), so a run killed and resumed ends at the
   same iteration as an uninterrupted one, and on the same machine with the same losses:
   checkpoints also hold the random states, and an iteration-based run's sampler reads on
-  after the batches already used (:mod:`objprop.training.resume`).
+  after the batches already used (:mod:`objprop.training.resume`). The thread count must
+  match too (it orders float32 sums). ``--threads T`` fixes it for the whole run, records it
+  in the checkpoints (``meta['threads']``), and ``--resume`` restores it (a different or
+  missing ``--threads`` gives way to the recorded count, with a log line): exact on a busy
+  machine. Without ``--threads`` a CPU run's count follows the cores other processes leave
+  it (:class:`~objprop.training.runners.CoreShareHook`, a log line at each change), so its
+  resume repeats the losses only where no other process kept a core busy in either run.
 
 Logs: ``<work_dir>/<timestamp>.log`` (text), ``<timestamp>.log.json`` (one JSON object a
 logging interval; :func:`read_json_log`, :func:`plot_losses`), TensorBoard under

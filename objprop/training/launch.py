@@ -128,6 +128,13 @@ def train_subprocesses(runs, jobs=1, log=print):
     A failed run does not stop the others; the first failure is raised once all have
     ended."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from ..config import load_config
+    from ..registries import check_config_types
+    from .settings import parse_cfg_options
+    for s in runs.values():  # every run's types, before the first subprocess starts
+        check_config_types(load_config(s.config, cfg_options=parse_cfg_options(
+            s.cfg_options) or None), s.config)
     jobs = max(1, min(int(jobs), len(runs)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
 

@@ -137,6 +137,7 @@ def _train(s, distributed):
     if resume_from:  # weights, optimizer, iteration and random states (runners.py; a
         runner.resume(resume_from, map_location="cpu")  # damaged file is one line, exit 2)
     resumed_at = runner.iter if resume_from else None
+    _settle_threads(runner, s, distributed, resume_from, logger)
     # built after resuming: an iteration-based run reads on after the batches already used
     loader = build_train_loader(dataset, spg, cfg.data.workers_per_gpu, s.seed,
                                 cfg.runner.type, distributed,
@@ -201,7 +202,7 @@ def _build_runner(cfg, s, model, distributed, classes, work_dir, logger, timesta
                              build_runner, get_dist_info)
     from mmdet import __version__ as mmdet_version
     from ..io import write_text_atomic
-    from .runners import ATOMIC_RUNNERS, CoreShareHook, RunRecorder
+    from .runners import ATOMIC_RUNNERS, RunRecorder
     wrapped = _wrap(model, cfg, s.gpus, distributed)
     optimizer = build_optimizer(model, cfg.optimizer)
     meta = dict(exp_name=Path(s.config).name)
@@ -232,11 +233,32 @@ def _build_runner(cfg, s, model, distributed, classes, work_dir, logger, timesta
                                    custom_hooks_config=cfg.get("custom_hooks"))
     if distributed and isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
-    if not s.threads and not s.gpus and not distributed:  # a CPU run on every core
-        runner.register_hook(CoreShareHook(), priority="VERY_LOW")
+    if s.profile_iters:  # the last iterations under torch.profiler (profile.py)
+        from .profile import PRIORITY, ProfileHook
+        runner.register_hook(ProfileHook(s.profile_iters), priority=PRIORITY)
     recorder = RunRecorder()
     runner.register_hook(recorder, priority="LOWEST")
     return runner, recorder
+
+
+def _settle_threads(runner, s, distributed, resume_from, logger):
+    """The run's thread count, once the checkpoint it resumes (if any) is read: fixed by
+    ``--threads``, or by the count that checkpoint records (:func:`~objprop.training.threads.
+    fixed_threads`); else a CPU run on every core shares the cores (:class:`CoreShareHook`).
+    Checkpoints record the fixed count (None: shared), so that a resume can keep it."""
+    import torch
+    from .runners import CoreShareHook
+    from .threads import THREADS_KEY, fixed_threads
+    recorded = (runner.loaded_meta or {}).get(THREADS_KEY) if resume_from else None
+    threads, note = fixed_threads(s.threads, recorded)
+    if note:
+        logger.info(note)
+    if threads:
+        torch.set_num_threads(threads)   # train() gives the process its own count back
+    shared = not threads and not s.gpus and not distributed   # a CPU run on every core
+    if shared:
+        runner.register_hook(CoreShareHook(), priority="VERY_LOW")
+    runner.meta[THREADS_KEY] = None if shared else torch.get_num_threads()
 
 
 def _note_log_meta(runner, seed, loader):

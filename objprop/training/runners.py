@@ -33,7 +33,7 @@ from .resume import RNG_KEY, RestoreRNGHook, rng_state
 class _AtomicCheckpoints:
     """``save_checkpoint`` and ``resume`` for both runner kinds (see the module docstring)."""
 
-    _loaded_meta = None
+    loaded_meta = None   # the meta of the checkpoint resumed (loop.py reads its thread count)
 
     def load_checkpoint(self, filename, *args, **kwargs):
         # a damaged file met by resume: one line naming it, as objprop.checkpoint
@@ -42,12 +42,12 @@ class _AtomicCheckpoints:
             check_checkpoint_file(filename)
         with damaged_checkpoint_errors(filename):
             checkpoint = super().load_checkpoint(filename, *args, **kwargs)
-        self._loaded_meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
+        self.loaded_meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
         return checkpoint
 
     def resume(self, checkpoint, *args, **kwargs):
         super().resume(checkpoint, *args, **kwargs)
-        state = (self._loaded_meta or {}).get(RNG_KEY)
+        state = (self.loaded_meta or {}).get(RNG_KEY)
         if state is not None:
             self.register_hook(RestoreRNGHook(state), priority="HIGHEST")
         else:
@@ -108,10 +108,11 @@ def replace_link(target, link):
 class CoreShareHook(Hook):
     """Every ``interval`` iterations, this CPU training's thread count from the cores other
     processes left it (:class:`objprop.training.threads.CoreShare`), between one and the
-    count it started with. Registered by ``objprop train`` for CPU trainings whose thread
-    count was not fixed (``--threads``: the book's side-by-side runs fix one each). The
-    thread count changes the order of float32 reductions, so a run that must repeat another
-    to the bit (resuming, tests) fixes it."""
+    count it started with; each change is a log line. Registered by ``objprop train`` for
+    CPU trainings whose thread count was not fixed (``--threads``, or a resumed checkpoint
+    that records one: the book's side-by-side runs fix one each). The thread count changes
+    the order of float32 reductions, so a run that must repeat another to the bit
+    (resuming on a busy machine, tests) fixes it."""
 
     def __init__(self, interval=5):
         self.interval, self.share, self.n = interval, None, 0
@@ -123,9 +124,14 @@ class CoreShareHook(Hook):
         self.share.update()
 
     def after_train_iter(self, runner):
+        import torch
         self.n += 1        # this invocation's iterations: the first one already measures
         if self.n == 1 or self.n % self.interval == 0:
-            self.share.update()
+            before = torch.get_num_threads()
+            threads = self.share.update()
+            if threads is not None and threads != before:  # why a resume may not repeat
+                runner.logger.info(f"CoreShareHook: {threads} thread(s) from iteration "
+                                   f"{runner.iter + 2} (was {before})")
 
 
 @HOOKS.register_module()

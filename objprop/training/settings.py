@@ -89,9 +89,14 @@ class TrainSettings:
     seed: int = field(default=0, metadata=_flag("--seed", "training seed", type=int))
     threads: int = field(default=None, metadata=_flag(
         "--threads", "CPU threads of each training process (default: every core, fewer "
-        "while other processes keep cores busy; with --procs P, cores / P); not part of the "
-        "experiment: a finished run is reused "
+        "while other processes keep cores busy; with --procs P, cores / P); a fixed count is "
+        "recorded in the checkpoints and kept by --resume, which then repeats the run's "
+        "losses on a busy machine too; not part of the experiment: a finished run is reused "
         "whatever its thread count", type=int))
+    profile_iters: int = field(default=None, metadata=_flag(
+        "--profile-iters", "record the last K iterations with torch.profiler: wall, data "
+        "wait, GPU busy time, top operators into <work_dir>/profile.json (not part of the "
+        "experiment)", type=int, metavar="K"))
     cfg_options: dict = field(default_factory=dict, metadata=_flag(
         "--cfg-options", "override config keys (dotted; list items by index; mmcv's "
         "DictAction syntax); keys must exist", nargs="+", metavar="KEY=VALUE",
@@ -174,7 +179,8 @@ class TrainSettings:
         if not 0 < self.master_port < 65536:
             raise ObjPropError(f"--master-port must be a TCP port (got {self.master_port})")
         for name, v in (("--max-iters", self.max_iters), ("--epochs", self.epochs),
-                        ("--samples-per-gpu", self.samples_per_gpu), ("--threads", self.threads)):
+                        ("--samples-per-gpu", self.samples_per_gpu), ("--threads", self.threads),
+                        ("--profile-iters", self.profile_iters)):
             if v is not None and v < 1:
                 raise ObjPropError(f"{name} must be >= 1 (got {v})")
         if not 0 <= self.seed < MAX_SEED:  # numpy's legacy seeding takes [0, 2**32)
@@ -202,7 +208,7 @@ class TrainSettings:
         it was resumed and how its nodes met do not count."""
         keep = asdict(self)
         for k in ("work_dir", "resume", "launcher", "node_rank", "master_addr", "master_port",
-                  "threads"):
+                  "threads", "profile_iters"):
             keep.pop(k)
         keep.update(config=str(Path(self.config).resolve()),
                     data_root=None if self.data_root is None
@@ -226,14 +232,17 @@ def check_cfg_options(cfg, options, config):
 
 def prepare_config(config, data_root=None, cfg_options=None):
     """The mmcv Config of a training run: re-pointed at ``data_root``, options applied and
-    checked; the train split's files must exist. Returns it and the option keys given."""
+    checked (keys, and every ``type`` registered); the train split's files must exist.
+    Returns it and the option keys given."""
     from ..config import load_config
+    from ..registries import check_config_types
     if data_root is not None and not Path(data_root).is_dir():
         raise ObjPropError("data folder not found", path=data_root)
     options = parse_cfg_options(cfg_options)
     if options:
         check_cfg_options(load_config(config), options, config)
     cfg = load_config(config, data_root=data_root, cfg_options=options or None)
+    check_config_types(cfg, config)
     train = cfg.data.train
     if not Path(train.ann_file).is_file():
         raise ObjPropError("training annotation file not found (pass --data DIR)",

@@ -70,6 +70,23 @@ def parallel_jobs(gpus=0, cpus=None):
     return max(1, cpus or os.cpu_count() or 1)
 
 
+# a checkpoint's meta key: the run's fixed thread count, None where the CoreShareHook set it
+THREADS_KEY = "threads"
+
+
+def fixed_threads(requested, recorded=None):
+    """A run's fixed thread count (None: it follows the machine, :class:`CoreShare`) and a
+    note for its log. ``requested``: ``--threads``; ``recorded``: what the checkpoint being
+    resumed holds under :data:`THREADS_KEY`. The thread count orders float32 sums, so a
+    resumed run keeps the count its checkpoint records, whatever ``--threads`` says now
+    (the book resumes its side-by-side runs with the count of today's job layout)."""
+    if not recorded or recorded == requested:
+        return requested, None
+    said = f", not --threads {requested}," if requested else ","
+    return recorded, (f"resume: {recorded} thread(s), as the checkpoint records{said} so "
+                      f"the resumed run repeats the uninterrupted one's losses")
+
+
 def _machine_busy_seconds():
     """CPU seconds all processes of the machine spent busy since boot (/proc/stat's first
     line, less idle and iowait); None where there is no /proc/stat."""
