@@ -139,8 +139,8 @@ def steady_stats(entries, warmup, samples_per_gpu):
     return dict(iters=len(steady), warmup=warmup, s_per_iter=round(spi, 4),
                 s_per_iter_median=round(times[len(times) // 2], 4),
                 data_time_share=round(sum(e["data_time"] for e in steady) / total, 4),
-                images_per_s=round(samples_per_gpu / spi, 2),
-                frames_per_s=round(2 * samples_per_gpu / spi, 2),
+                images_per_s=round(samples_per_gpu / spi, 4),
+                frames_per_s=round(2 * samples_per_gpu / spi, 4),
                 peak_memory_mib=max(memory) if memory else None)
 
 
