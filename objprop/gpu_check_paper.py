@@ -419,6 +419,15 @@ def _read_log(work_dir):
     return read_json_log(work_dir)
 
 
+def ddp_sentence(d):
+    """The DDP comparison (``part["ddp"]``) in one sentence: the check's table and the
+    README block both say it this way."""
+    return (f"DDP ({d['backend']}, a world of one) against the single process over "
+            f"{d['iters']} iterations: largest loss difference {d['ddp_max_diff']:.2g}, "
+            f"two single-process runs {d['repeat_max_diff']:.2g}"
+            f" ({'agrees' if d['ok'] else 'DEPARTS'}).")
+
+
 def summary_table(part):
     """The check's figures as a markdown table (a row per method) and a line each for the
     DDP comparison and the profiles."""
@@ -432,14 +441,11 @@ def summary_table(part):
     text = markdown_table(rows, [("s/iter", "s_per_iter"), ("images/s", "images_per_s"),
                                  ("data wait", "data"), ("peak GiB", "memory"),
                                  ("inference frames/s", "fps"),
-                                 ("12 epochs on 4 GPUs (h)", "h4"), ("via", "via")],
+                                 (f"{paper.TRAINING['epochs']} epochs on "
+                                  f"{paper.TRAINING['gpus']} GPUs (h)", "h4"), ("via", "via")],
                           first=("method", "method"), extra=(), digits=3)
-    d = part.get("ddp")
-    if d:
-        text += (f"\nDDP ({d['backend']}, world of one): largest loss difference "
-                 f"{d['ddp_max_diff']:.3g} against {d['repeat_max_diff']:.3g} between two "
-                 f"single-process runs over {d['iters']} iterations: "
-                 f"{'agrees' if d['ok'] else 'DEPARTS'}")
+    if part.get("ddp"):
+        text += "\n" + ddp_sentence(part["ddp"])
     for name, p in (part.get("profile") or {}).items():
         busy = "-" if p.get("gpu_busy_share") is None else f"{100 * p['gpu_busy_share']:.0f} %"
         text += (f"\nprofile {name}: {p['s_per_iter']} s/iteration over {p['iters']}, "

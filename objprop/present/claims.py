@@ -243,9 +243,7 @@ CLAIM_COLUMNS = [(f"Difference [{rule.LEVEL_TEXT} interval]", "difference"), ("S
 def claims_table(rows):
     """The claims as a narrow markdown table (claim, difference with its interval, seeds,
     verdict in bold); the evidence and the paper's figure go to :func:`evidence_list`."""
-    shown = [dict(r, verdict=f"**{r['verdict']}**" + (f" ({r['reading']})" if r.get("reading")
-                                                      else ""), seeds=str(r["seeds"]))
-             for r in rows]
+    shown = [dict(r, verdict=verdict_text(r, "**{}**"), seeds=str(r["seeds"])) for r in rows]
     return markdown_table(shown, CLAIM_COLUMNS, first=("Claim", "claim"), extra=())
 
 
@@ -282,23 +280,27 @@ VERDICT_COLORS = {rule.REPRODUCED: "tab:green", rule.SMALLER: "tab:orange",
                   rule.CONTRADICTED: "tab:red", rule.INCONCLUSIVE: "tab:gray"}
 
 
+def verdict_text(row, style="{}"):
+    """A row's verdict as pages say it (``style`` wraps the verdict itself, e.g. bold),
+    with what *smaller than claimed* adds."""
+    return style.format(row["verdict"]) + (f" ({row['reading']})" if row.get("reading") else "")
+
+
 def forest_rows(rows):
     """The rows the forest plot draws (a measured interval or timing), each as (label,
-    verdict, mean, low, high, reference, paper's value, data interval or None[, the verdict
-    with its reading])."""
+    verdict, the verdict as said, mean, low, high, reference, paper's value, data interval
+    or None)."""
     out = []
     for r in rows:
         if "test" in r:
             t = r["test"]
             data = (t["data_low"], t["data_high"]) if t.get("data_low") is not None else None
-            out.append((r["label"], r["verdict"], t["mean"], t["low"], t["high"], 0.0,
-                        t.get("paper_effect"), data))
-            if r.get("reading"):
-                out[-1] = (*out[-1], f"{r['verdict']} ({r['reading']})")
+            out.append((r["label"], r["verdict"], verdict_text(r), t["mean"], t["low"],
+                        t["high"], 0.0, t.get("paper_effect"), data))
         elif "ratio" in r:
             q = r["ratio"]
-            out.append((r["label"], r["verdict"], q["median"], q["low"], q["high"], 1.0,
-                        q["limit"], None))
+            out.append((r["label"], r["verdict"], verdict_text(r), q["median"], q["low"],
+                        q["high"], 1.0, q["limit"], None))
     return out
 
 
@@ -316,8 +318,7 @@ def plot_forest(rows):
     fig, axes = plt.subplots(len(shown), 1, figsize=(FOREST_WIDTH_IN, height),
                              dpi=FOREST_DPI, squeeze=False)
     small = FOREST_LABEL_PT - 1
-    for ax, (label, verdict, mid, low, high, ref, paper, data, *said) in zip(axes[:, 0],
-                                                                              shown):
+    for ax, (label, verdict, said, mid, low, high, ref, paper, data) in zip(axes[:, 0], shown):
         color = VERDICT_COLORS.get(verdict, "black")
         if low is not None:
             ax.plot([low, high], [0, 0], color=color, lw=5, solid_capstyle="butt")
@@ -331,7 +332,7 @@ def plot_forest(rows):
         ax.set_yticks([])
         ax.set_ylabel("\n".join(textwrap.wrap(label, 24)), rotation=0, ha="right",
                       va="center", fontsize=small, labelpad=8)
-        ax.set_title((said or [verdict])[0], loc="right", color=color, fontweight="bold",
+        ax.set_title(said, loc="right", color=color, fontweight="bold",
                      fontsize=FOREST_LABEL_PT, pad=2)
         ax.tick_params(labelsize=small)
         for side in ("top", "right", "left"):

@@ -114,12 +114,9 @@ def paper_gpu_sentence(part):
             + f" (the hours: YouTube-VIS 2019's {x['train_videos']} training videos at "
             f"{x['frames'][0] // x['train_videos']}-{x['frames'][1] // x['train_videos']} "
             f"annotated frames each, every GPU at the measured s/iteration).")
-    d = part.get("ddp")
-    if d:
-        text += (f" DDP ({d['backend']}, a world of one) against the single process over "
-                 f"{d['iters']} iterations: largest loss difference {d['ddp_max_diff']:.2g}, "
-                 f"two single-process runs {d['repeat_max_diff']:.2g}"
-                 f" ({'agrees' if d['ok'] else 'DEPARTS'}).")
+    if part.get("ddp"):
+        from ..gpu_check_paper import ddp_sentence
+        text += " " + ddp_sentence(part["ddp"])
     where = dict(paper="the paper's size", toy="the toy's",
                  paper_workers="the paper's size with more data workers")
     busy = [f"{100 * p['gpu_busy_share']:.0f} % at {where.get(name, name)} (data wait "
