@@ -14,7 +14,7 @@ AUTHORS_SEEDS ?= 3
 RECIPE_SEEDS ?= 0
 STAMP = $(wildcard $(VENV)/.objprop-setup-*)
 
-.PHONY: setup book test toyvis clean-book bench variants budget ablation gpu-check gpu-check-paper profile pretrain
+.PHONY: setup book test toyvis clean-book bench variants budget trials ablation gpu-check gpu-check-paper profile pretrain
 
 setup:
 	@bash scripts/setup.sh
@@ -26,7 +26,10 @@ toyvis: setup
 # The toy detector's COCO start (objprop.pretrain): ToyCOCO's still images written to $(TOYCOCO)
 # (reused for the same request), the toy Mask R-CNN trained on them, its loss curve and COCO box
 # and mask AP on the held-out images (results/pretrain.json). The checkpoint is cached per
-# machine (~/.cache/objprop/pretrained/<key>/) and reused while its key matches.
+# machine (~/.cache/objprop/pretrained/<key>/) and reused while its key matches; the toy
+# configs start from it (load_from = 'pretrained://mask_rcnn_r18_fpn_toycoco'), so the studies
+# that train (budget, trials, ablation, variants) make or reuse it first. `make book` makes it
+# in its training chapter when it is missing.
 TOYCOCO ?= data/toycoco
 pretrain: setup
 	@$(VENV)/bin/objprop pretrain --data $(TOYCOCO) --seed $(SEED)
@@ -42,7 +45,7 @@ book: setup toyvis
 # The propagation branch's training variants (objprop.studies.variants.BRANCH_VARIANTS), one run
 # per variant and seed, measured on the tuning split: results/branch_variants.json, which the
 # propagation chapter shows. One training per variant and seed: not part of `make book`.
-variants: setup toyvis
+variants: setup toyvis pretrain
 	@$(VENV)/bin/objprop book variants --data $(DATA) --seeds $(SEEDS)
 
 test: setup
@@ -53,15 +56,23 @@ test: setup
 # results/budget.json, which the evaluation chapter shows. Hours on 2 cores: not part of
 # `make book`; prints its total time.
 BUDGET_SEEDS ?= 0 1
-budget: setup toyvis
+budget: setup toyvis pretrain
 	@$(VENV)/bin/objprop book budget --data $(DATA) --seeds $(BUDGET_SEEDS)
+
+# Fidelity trials (objprop.studies.trials): the paper's SGD, MaskTrack R-CNN's plain dot-product
+# match logits and the paper's stride 16, each trained from the pretrained start beside the
+# book's run of its method (reused, or trained and then reused by the book), scored on the
+# tuning split: results/recipe_trials.json. Prints its total time.
+TRIALS_SEEDS ?= 0 1
+trials: setup toyvis pretrain
+	@$(VENV)/bin/objprop book trials --data $(DATA) --seeds $(TRIALS_SEEDS)
 
 # Attribution (objprop.studies.ablation): each of the authors' choices left out of their preset
 # in turn (retrained from the same baseline checkpoint, or re-scored where it acts at test
 # time), on the book's seeds, scored on the tuning split: results/ablation.json, which the
 # evaluation chapter shows. Needs the book's trained runs; prints its total time.
 ABLATION_SEEDS ?= $(SEEDS)
-ablation: setup toyvis
+ablation: setup toyvis pretrain
 	@$(VENV)/bin/objprop book ablation --data $(DATA) --seeds $(ABLATION_SEEDS)
 
 bench: setup

@@ -59,4 +59,5 @@ data = dict(
 lr_config = dict(step=[1200, 1467])
 runner = dict(max_iters=1600)
 checkpoint_config = dict(interval=400)
+load_from = None   # trained from scratch, as the toy configs' start (not from itself)
 log_config = dict(interval=20)

@@ -42,9 +42,9 @@ model = dict(
 data = dict(train=dict(ref_sampling='any'))
 # gradient clipping at 35 (their config 175): the toy config has it already
 optimizer_config = dict(_delete_=True, grad_clip=dict(max_norm=35, norm_type=2))
-# their ObjProp starts from their trained MaskTrack R-CNN (their config 197). Left None so
-# that this config trains standalone; to start as they do, pass
-# --cfg-options load_from=work_dirs/masktrack_rcnn_r18_fpn_toy/latest.pth
-load_from = None
+# their ObjProp starts from their trained MaskTrack R-CNN (their config 197). Left at the toy
+# configs' pretrained start so that this config trains standalone; to start as they do (as
+# the book does, per seed), pass
+# --cfg-options load_from=work_dirs/masktrack_rcnn_r18_fpn_toy/seed0/latest.pth
 # results: one-frame tracks are dropped (mmdet/core/evaluation/coco_utils.py 231-232)
 test_results = dict(min_frames=2)

@@ -82,7 +82,14 @@ def chapter_parameters(smoke=False, data_root="data/toyvis", seed=0, results_dir
     if smoke:
         params["data"].update(train_videos=3, valid_videos=2, tune_videos=2, frames=6, height=96,
                               width=160)
-        params["train"].update(max_iters=2, seeds=[0, 1], authors_seeds=2, recipe_seeds=1)
+        # a pretraining of 2 iterations in a cache of the smoke run's own (the machine's
+        # cache is neither read nor re-pointed)
+        toycoco = dict(toycoco_root="work_dirs/smoke/toycoco", toycoco_train_images=6,
+                       toycoco_valid_images=2)
+        params["data"].update(toycoco)
+        params["train"].update(max_iters=2, seeds=[0, 1], authors_seeds=2, recipe_seeds=1,
+                               pretrain_iters=2, pretrained_cache="work_dirs/smoke/pretrained",
+                               **toycoco)
         for name in ("oracle", "evaluation", "propagation"):
             params[name].update(max_videos=1)
         params["propagation"].update(deltas=[1, 2], fill_grid={"min_track_score": [0.0],
@@ -230,6 +237,19 @@ def add_book_arguments(p):
     b.add_argument("--work-dir", default="work_dirs/budget")
     b.add_argument("--base-iters", type=int, help=argparse.SUPPRESS)    # smoke tests
     b.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)    # smoke tests
+    t = sub.add_parser("trials", help="fidelity trials: the paper's or MaskTrack R-CNN's "
+                       "choice where the toy recipe departs, trained from the pretrained start "
+                       "beside the book's run of the method, scored on the tuning split "
+                       "(results/recipe_trials.json)")
+    t.add_argument("--data", default="data/toyvis")
+    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    t.add_argument("--trials", nargs="+", metavar="NAME",
+                   help="only these trials (objprop.studies.trials.TRIALS; default all)")
+    t.add_argument("--results", default="results")
+    t.add_argument("--work-dir", default="work_dirs", help="where the book's runs are")
+    t.add_argument("--trials-dir", default="work_dirs/trials")
+    t.add_argument("--max-iters", type=int, help=argparse.SUPPRESS)     # smoke tests
+    t.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)    # smoke tests
     a = sub.add_parser("ablation", help="which of the authors' choices carry their preset's "
                        "gain: each left out in turn, on the book's seeds, scored on the "
                        "tuning split (results/ablation.json, shown by the evaluation chapter)")
@@ -263,6 +283,18 @@ def run_from_args(args):
               f"{out['seconds'] / 60:.1f} min" + ("" if out["beats"] or args.force else
               "; the preset beats its equal-budget control at neither test setting on the "
               "tuning split: nothing to attribute"))
+    elif args.book_command == "trials":
+        from .studies.trials import run_trials
+        out = run_trials(args.data, args.seeds, args.results, args.work_dir, args.trials_dir,
+                         args.trials, args.max_iters, args.max_videos)
+        print(f"[trials] {Path(args.results) / 'recipe_trials.json'} written in "
+              f"{out['seconds'] / 60:.1f} min")
+        for t in out["trials"]:
+            print(f"[trials] {t['name']}: {t['what']}: " + (
+                "no paired seeds" if t["diff"] is None else
+                f"{t['AP']:.1f} against {t['control_AP']:.1f} mAP, paired "
+                f"{t['diff']:+.1f}" + ("" if t["low"] is None else
+                                       f" [{t['low']:+.1f}, {t['high']:+.1f}]: {t['reading']}")))
     elif args.book_command == "budget":
         from .studies.budget import run_budget
         out = run_budget(args.data, args.seeds, args.multiples, args.methods, args.work_dir,

@@ -8,10 +8,18 @@ new-size weights keep the model's own initialisation, except the classifier's ba
 which mmdet 2.x keeps last and which means the same for any class set, so it is copied.
 Layers the checkpoint lacks (track head, propagation head) keep their initialisation.
 
+The toy configs name their start ``pretrained://<pretraining config's name>`` (the toy
+detector pre-trained on ToyCOCO by ``objprop pretrain``, the toy world's COCO checkpoint):
+:func:`resolve_pretrained` turns that into the file this machine's cache holds
+(``<cache>/<name>.json`` points at the entry ``objprop pretrain`` last made or reused for
+that config), when the config is loaded; unresolved, a training refuses it in one line.
+
 ``read_checkpoint`` and ``load_model_checkpoint`` (a trained checkpoint of the model itself,
 for ``objprop test`` and the oracle study) read every checkpoint the library loads, so
 that an empty, truncated, foreign or non-checkpoint file is one line naming it.
 """
+import json
+import os
 import pickle
 import zipfile
 from contextlib import contextmanager
@@ -19,6 +27,8 @@ from pathlib import Path
 
 from .errors import ObjPropError
 
+PRETRAINED_SCHEME = "pretrained://"
+MODEL_FILE = "model.pth"   # an entry's weights: <cache>/<key>/model.pth
 CLASS_DEPENDENT = ("roi_head.bbox_head.fc_cls", "roi_head.bbox_head.fc_reg",
                    "roi_head.mask_head.conv_logits")
 
@@ -28,6 +38,55 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _LEGACY_MAGIC = tuple(bytes([0x80, protocol]) for protocol in range(2, 6))
 # RuntimeErrors torch.load raises for a damaged file (and only for one)
 _CORRUPT_MESSAGES = ("PytorchStreamReader", "Invalid magic number", "corrupt")
+
+
+def pretrained_cache_root(cache_dir=None):
+    """Where pretrained checkpoints are cached on this machine: ``cache_dir``, else
+    ``$OBJPROP_PRETRAINED_CACHE``, else ``$XDG_CACHE_HOME/objprop/pretrained`` (default
+    ``~/.cache/objprop/pretrained``), as the mmcv wheel is cached per machine."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if os.environ.get("OBJPROP_PRETRAINED_CACHE"):
+        return Path(os.environ["OBJPROP_PRETRAINED_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "objprop" / "pretrained"
+
+
+def pretrained_pointer(name, cache_dir=None):
+    """The file naming the cache entry ``pretrained://<name>`` resolves to."""
+    return pretrained_cache_root(cache_dir) / f"{name}.json"
+
+
+def write_pretrained_pointer(name, key, cache_dir=None):
+    """Point ``pretrained://<name>`` at the cache entry ``key`` (atomically)."""
+    from .io import write_json_atomic
+    write_json_atomic(dict(name=name, key=key), pretrained_pointer(name, cache_dir), indent=2)
+
+
+def resolve_pretrained(load_from, cache_dir=None):
+    """``pretrained://<name>`` → the weights of the cache entry its pointer names, when both
+    exist; anything else (a path, ``None``, an entry not made yet) is returned unchanged."""
+    if not is_pretrained_url(load_from):
+        return load_from
+    name = load_from[len(PRETRAINED_SCHEME):]
+    try:
+        key = json.loads(pretrained_pointer(name, cache_dir).read_text())["key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return load_from
+    weights = pretrained_cache_root(cache_dir) / str(key) / MODEL_FILE
+    return str(weights) if weights.is_file() else load_from
+
+
+def is_pretrained_url(load_from):
+    return isinstance(load_from, str) and load_from.startswith(PRETRAINED_SCHEME)
+
+
+def unresolved_start_message(load_from):
+    """The one line a training gives when its ``pretrained://`` start is not made yet."""
+    return (f"the toy detector's pretrained start ({load_from}) is not in this machine's "
+            f"cache ({pretrained_cache_root()}): run `make pretrain` (objprop pretrain, about "
+            f"10 minutes on 2 cores), or pass --cfg-options load_from=None to train from "
+            f"scratch")
 
 
 def check_checkpoint_file(path):

@@ -49,11 +49,13 @@ def check_num_classes(cfg, categories, ann_file):
                            path=ann_file)
 
 
-def load_config(config, data_root=None, cfg_options=None, train_split=None, test_split=None):
+def load_config(config, data_root=None, cfg_options=None, train_split=None, test_split=None,
+                resolve_start=True):
     """mmcv Config from ``config``, with the data sets re-pointed at ``data_root``.
 
     ``train_split`` / ``test_split`` pick the splits (defaults: the config's own files).
-    ``cfg_options`` is a dict of dotted keys, as mmdet's ``--cfg-options``.
+    ``cfg_options`` is a dict of dotted keys, as mmdet's ``--cfg-options``. A ``load_from``
+    of ``pretrained://<name>`` becomes the cached file (unless ``resolve_start`` is false).
     """
     from mmcv import Config
     if not Path(config).is_file():
@@ -96,6 +98,11 @@ def load_config(config, data_root=None, cfg_options=None, train_split=None, test
                 raise
             cfg.data[key].ann_file, cfg.data[key].img_prefix = ann, imgs
         cfg.data_root = str(data_root)
+    # a toy config's start, `pretrained://<name>`, as the file this machine's cache holds
+    # (left as it is when not made yet: only a training needs it, and refuses it then)
+    from .checkpoint import resolve_pretrained
+    if resolve_start and cfg.get("load_from"):
+        cfg.load_from = resolve_pretrained(cfg.load_from)
     return cfg
 
 

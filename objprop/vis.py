@@ -245,3 +245,22 @@ def showcase_frames(video, n=5):
         return [int(round(i * (length - 1) / max(n - 1, 1))) for i in range(n)]
     start = min(max(hard[0] - n // 2, 0), length - n)
     return list(range(start, start + n))
+
+
+def coco_image_rows(gt, img_prefix, n=4):
+    """The first ``n`` images of a COCO instance file (ToyCOCO's) as two rows for
+    :func:`frame_grid`: the image, then its ground-truth masks with class names. Returns
+    ``(rows, titles, image file names)``."""
+    names = [c["name"] for c in gt["categories"]]
+    index = {c["id"]: k for k, c in enumerate(gt["categories"])}
+    images = gt["images"][:n]
+    inputs, drawn = [], []
+    for img in images:
+        frame = read_frame(Path(img_prefix) / img["file_name"])
+        anns = [a for a in gt["annotations"] if a["image_id"] == img["id"]]
+        masks = [decode_segmentation(a["segmentation"], img["height"], img["width"])
+                 for a in anns]
+        inputs.append(frame)
+        drawn.append(draw_instances(frame, masks, labels=[index[a["category_id"]]
+                                                          for a in anns], class_names=names))
+    return [inputs, drawn], ["image", "ground truth"], [img["file_name"] for img in images]

@@ -217,3 +217,89 @@ def test_the_pretrained_checkpoint_loads_into_the_toy_configs(smoke, config):
     assert all(torch.equal(own[k], state[k]) for k in backbone)
     # the track head (and ObjProp's propagation head) keep their own initialisation
     assert any(k.startswith("roi_head.track_head.") for k in report["missing"])
+
+
+# ------------------------------------------------- the toy configs start from the cache
+
+def test_the_toy_configs_resolve_their_start_to_the_cached_checkpoint(toy_pretrained_start,
+                                                                      tmp_path, monkeypatch):
+    from objprop.checkpoint import resolve_pretrained
+    from objprop.config import load_config
+    toy = REPO / "configs" / "masktrack_rcnn_r18_fpn_toy.py"
+    url = "pretrained://mask_rcnn_r18_fpn_toycoco"
+    assert load_config(toy, resolve_start=False).load_from == url
+    # the session's smoke pretraining made the entry and pointed the name at it
+    assert load_config(toy).load_from == toy_pretrained_start["checkpoint"]
+    assert toy_pretrained_start["load_from"] == url
+    for name in ("objprop_r18_fpn_toy.py", "masktrack_rcnn_r18_fpn_toy.py"):
+        assert load_config(REPO / "configs" / name).load_from == \
+            toy_pretrained_start["checkpoint"]
+    # from scratch stays one option away; a path is left alone
+    assert load_config(toy, cfg_options={"load_from": None}).load_from is None
+    assert resolve_pretrained("checkpoints/x.pth") == "checkpoints/x.pth"
+    # an empty cache, a garbled pointer, a pointer at a removed entry: unresolved
+    monkeypatch.setenv("OBJPROP_PRETRAINED_CACHE", str(tmp_path / "empty"))
+    assert load_config(toy).load_from == url
+    pointer = tmp_path / "empty" / "mask_rcnn_r18_fpn_toycoco.json"
+    pointer.parent.mkdir()
+    for text in ("{not json", json.dumps({"key": "0123456789abcdef"}), "[1]"):
+        pointer.write_text(text)
+        assert load_config(toy).load_from == url
+
+
+def test_a_training_without_its_start_is_one_line_exit_2(toyvis_small, tmp_path, monkeypatch,
+                                                        capsys):
+    monkeypatch.setenv("OBJPROP_PRETRAINED_CACHE", str(tmp_path / "empty"))
+    work = tmp_path / "work"
+    args = ["train", "--config", str(REPO / "configs" / "masktrack_rcnn_r18_fpn_toy.py"),
+            "--data", str(toyvis_small), "--work-dir", str(work), "--max-iters", "1"]
+    assert objprop(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "make pretrain" in err[0] and "load_from=None" in err[0], err
+    assert "pretrained://mask_rcnn_r18_fpn_toycoco" in err[0]
+    assert not work.exists()
+
+
+def test_a_toy_training_starts_from_the_pretrained_weights(toy_pretrained_start, toyvis_small):
+    """Through the training loop's own model building (which the chapter's first-batch
+    losses share): the pretrained tensors loaded, the class-dependent ones re-sized; from
+    scratch with load_from=None."""
+    import torch
+    from objprop.checkpoint import CLASS_DEPENDENT, read_checkpoint
+    from objprop.training.loop import build_train_model
+    from objprop.training.settings import prepare_config
+    _, state = read_checkpoint(toy_pretrained_start["checkpoint"])
+    config = REPO / "configs" / "objprop_r18_fpn_toy.py"
+    cfg, _ = prepare_config(config, toyvis_small)
+    classes = tuple(c["name"] for c in toyvis.CATEGORIES)
+    own = build_train_model(cfg, classes).state_dict()
+    shared = [k for k in state if not k.startswith(CLASS_DEPENDENT)]
+    assert len(shared) > 100 and all(torch.equal(own[k], state[k]) for k in shared)
+    assert own["roi_head.bbox_head.fc_cls.weight"].shape[0] == len(classes) + 1
+    scratch_cfg, _ = prepare_config(config, toyvis_small, {"load_from": None})
+    scratch = build_train_model(scratch_cfg, classes).state_dict()
+    assert not torch.equal(scratch["backbone.conv1.weight"], state["backbone.conv1.weight"])
+
+
+def test_ensure_start_makes_the_named_start_or_nothing(toy_pretrained_start, tmp_path):
+    from objprop.pretrain import ap_table, ensure_start
+    toy = REPO / "configs" / "masktrack_rcnn_r18_fpn_toy.py"
+    paper = REPO / "configs" / "masktrack_rcnn_r50_fpn_12e_youtubevis2019.py"
+    lines = []
+    assert ensure_start(paper, log=lines.append) is None
+    assert ensure_start(toy, ["load_from=None"], log=lines.append) is None
+    assert not lines
+    # a fresh cache: made, and said so; then reused
+    kwargs = dict(data=tmp_path / "toycoco", max_iters=1, train_images=4, valid_images=2,
+                  cache_dir=tmp_path / "cache", out=tmp_path / "pretrain.json", threads=1,
+                  progress=False)
+    made = ensure_start(toy, log=lines.append, **kwargs)
+    assert made["reused"] is False and Path(made["checkpoint"]).is_file()
+    assert sum("not in this machine's cache yet" in line for line in lines) == 1
+    lines.clear()
+    again = ensure_start(toy, log=lines.append, **kwargs)
+    assert again["reused"] is True and again["checkpoint"] == made["checkpoint"]
+    assert not any("not in this machine's cache yet" in line for line in lines)
+    table = ap_table(again)
+    assert table.splitlines()[0].startswith("|  | AP | AP_50")
+    assert len(table.splitlines()) == 4

@@ -175,6 +175,8 @@ def probe_config(tmp_path):
     path.write_text(
         f"_base_ = [{BASELINE!r}]\n"
         "model = dict(_delete_=True, type='ProbeDetector')\n"
+        # a model of its own: nothing to load from the toy detector's pretrained start
+        "load_from = None\n"
         # SGD with momentum (the paper's optimizer; the toy configs use AdamW)
         "optimizer = dict(_delete_=True, type='SGD', lr=0.05, momentum=0.9, "
         "weight_decay=0.0001)\n"
@@ -422,13 +424,19 @@ def test_resume_from_a_damaged_checkpoint_is_one_line(toyvis_small, tmp_path, da
 
 # --------------------------------------------------------------------------- (f) the chapter
 
-def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(toyvis_small,
-                                                                          tmp_path):
+def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(
+        toyvis_small, toy_pretrained_start, tmp_path):
     from objprop.book import execute_chapter
     from objprop.studies.store import find_checkpoint
+    from tests.conftest import PRETRAIN_SMOKE
+    # the session's pretraining, named as the chapter names it: reused, not trained again
+    start = dict(toycoco_root=toy_pretrained_start["data"],
+                 pretrain_iters=PRETRAIN_SMOKE["max_iters"],
+                 toycoco_train_images=PRETRAIN_SMOKE["train_images"],
+                 toycoco_valid_images=PRETRAIN_SMOKE["valid_images"])
     params = dict(data_root=str(toyvis_small), work_dir=str(tmp_path / "work"),
                   results_dir=str(tmp_path / "results"), max_iters=2, cfg_options=[SMALL],
-                  seeds=[0, 1], authors_seeds=1)
+                  seeds=[0, 1], authors_seeds=1, **start)
     nb = execute_chapter("train", params, tmp_path / "nb", log=lambda *a: None)
     # only the executed chapter: anything else there would be built as a page of the book
     assert sorted(p.name for p in nb.parent.iterdir()) == ["train.ipynb"]
@@ -445,7 +453,10 @@ def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(toyvis
     authors = json.loads((Path(runs[2]["work_dir"]) / training.SUMMARY_NAME).read_text())
     assert authors["request"]["cfg_options"]["load_from"] == runs[0]["checkpoint"]
     assert runs[2]["load_from"] == runs[3]["load_from"] == runs[0]["checkpoint"]
-    assert runs[0]["load_from"] is None
+    # the methods that do not start from the baseline start from the pretrained detector
+    assert runs[0]["load_from"] == runs[1]["load_from"] == toy_pretrained_start["checkpoint"]
+    pretrained = json.loads((tmp_path / "results" / "pretrain.json").read_text())
+    assert pretrained["reused"] and pretrained["checkpoint"] == toy_pretrained_start["checkpoint"]
     # the effective configuration of each run: the schedule as this run compressed it
     effective = training.effective_config(runs[1])
     assert "max_iters=2" in effective and "prop_head" in effective
@@ -458,10 +469,11 @@ def test_book_chapter_trains_each_method_per_seed_and_skips_finished_runs(toyvis
     assert any(not torch.equal(w0[k], w1[k]) for k in w0)
     assert find_checkpoint(TOY, tmp_path / "results", seed=1) == runs[5]["checkpoint"]
     assert find_checkpoint(TOY, tmp_path / "results") == runs[1]["checkpoint"]
-    said = []
+    said = []   # asked again as the chapter asked (its start named, as it names it)
     again = training.train_subprocess(training.TrainSettings(
         TOY, data_root=str(toyvis_small), work_dir=runs[5]["work_dir"], max_iters=2, seed=1,
-        resume=True, cfg_options=[SMALL]), log=said.append)
+        resume=True, cfg_options=[SMALL, f"load_from={toy_pretrained_start['checkpoint']}"]),
+        log=said.append)
     assert again["skipped"] and "not re-training" in said[0]
 
 

@@ -1,4 +1,5 @@
-# CPU-sized settings shared by the *_toy configs: ResNet-18 from scratch, 64-channel FPN,
+# CPU-sized settings shared by the *_toy configs: ResNet-18 Mask R-CNN pre-trained on ToyCOCO
+# (load_from, below), 64-channel FPN,
 # ToyVIS frames at 288x160, batch 2, iteration-based schedule (minutes on 2 cores).
 _base_ = ['./datasets/youtube_vis.py', './schedules/schedule_12e.py', './default_runtime.py']
 num_classes = 5
@@ -120,5 +121,10 @@ checkpoint_config = dict(interval=200, by_epoch=False)
 log_config = dict(interval=10)
 base_batch_size = 2
 auto_scale_lr = dict(enable=False, base_batch_size=2)
-load_from = None
+# The toy world's COCO start: the toy Mask R-CNN pre-trained on ToyCOCO's still images
+# (configs/mask_rcnn_r18_fpn_toycoco.py; `make pretrain`, cached per machine), loaded as the
+# paper configs load COCO's checkpoint (objprop.checkpoint.load_coco_init: class-dependent
+# layers re-sized from ToyCOCO's 12 classes to ToyVIS's 5). objprop.checkpoint.resolve_pretrained
+# turns the name into the cached file. From scratch: --cfg-options load_from=None.
+load_from = 'pretrained://mask_rcnn_r18_fpn_toycoco'
 dist_params = dict(backend='gloo')

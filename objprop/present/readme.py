@@ -10,6 +10,7 @@ from ..tables import markdown_table
 from .evaluation import (BUDGET_COLUMN, TABLE2_COLUMNS, TABLE2_EXTRA, budget_sentence,
                          fidelity_rows, fidelity_sentence, gain_sentence, table2_rows)
 from .oracle import table1_markdown
+from .pretrained import pretrain_sentence, trials_sentence, trials_table
 
 
 README_BEGIN = "<!-- results:begin (written by `make book` from results/*.json) -->"
@@ -28,6 +29,9 @@ def readme_results_block(results_dir="results"):
              f"sample standard deviation over training seeds {', '.join(map(str, seeds))} "
              f"(the Source column says how many each row has):", ""]
     lines.append(training_summary(train))
+    pretrain = results_dir / "pretrain.json"
+    if pretrain.is_file():
+        lines += ["", pretrain_sentence(json.loads(pretrain.read_text()))]
     lines += ["", markdown_table(table2_rows(ev["methods"])[len(paper.TABLE2):],
                                  TABLE2_COLUMNS, extra=TABLE2_EXTRA), "",
               gain_sentence(ev["methods"]), ""]
@@ -44,6 +48,10 @@ def readme_results_block(results_dir="results"):
                   + ", ".join(f"{k * b['base_iters']}" for k in b["multiples"])
                   + f" iterations, seeds {', '.join(map(str, b['seeds']))}, {b['split']} "
                   f"split; evaluation chapter): " + budget_sentence(b), ""]
+    trials = results_dir / "recipe_trials.json"
+    if trials.is_file():
+        t = json.loads(trials.read_text())
+        lines += [trials_sentence(t), "", trials_table(t), ""]
     timings = results_dir / "book_timings.json"
     if timings.is_file():
         t = json.loads(timings.read_text())

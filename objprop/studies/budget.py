@@ -2,7 +2,7 @@
 
 Each method is trained at 1×, 2×, 4× and 8× the book's iterations, each length a complete
 schedule (``--max-iters``: warm-up and lr steps scaled with it, as a user asking for that
-length gets), from scratch, on every seed given; the authors' preset at k× starts from the
+length gets), from the toy configs' pretrained start (`make pretrain` first), on every seed given; the authors' preset at k× starts from the
 baseline trained at k× of the same seed, as in the book. Every model is scored on ToyVIS's
 **tune** split (never valid: the book's length is chosen from this curve), and the ObjProp
 models' branch is measured there too: the mask propagated from the ground-truth box at t-1,

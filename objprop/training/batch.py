@@ -5,8 +5,9 @@ def one_batch_losses(config, data_root=None, seed=0, cfg_options=None):
     """The loss terms of the first batch a run of ``config`` with ``seed`` trains on, at
     the run's initial weights: the model, data and sampler are built in the training loop's
     order with its seed, so these are the numbers its first iteration sums (before any
-    update). Returns ``{term: value}`` (mmdet's ``log_vars``: each ``loss_*`` term, the
-    accuracies, and ``loss``, their total) and ``pairs``: the frame pairs in the batch."""
+    update; from the config's ``load_from``, as the run starts). Returns ``{term: value}``
+    (mmdet's ``log_vars``: each ``loss_*`` term, the accuracies, and ``loss``, their total)
+    and ``pairs``: the frame pairs in the batch."""
     import torch
     import objprop.data.dataset  # noqa: F401  (registers YouTubeVISDataset)
     import objprop.models  # noqa: F401  (registers the detectors and heads)

@@ -153,29 +153,31 @@ def _train(s, distributed):
     return summary
 
 
-def build_train_model(cfg, classes):
+def build_train_model(cfg, classes, start=True, logger=None):
     """The detector of a training run, at its initial weights (the random state decides
-    them: the loop seeds it first, then builds the dataset, then this)."""
+    them: the loop seeds it first, then builds the dataset, then this), and with ``start``
+    the weights of ``load_from`` on top (the paper configs' COCO checkpoint, the toy configs'
+    pretrained start: :func:`objprop.checkpoint.load_coco_init`)."""
     from mmdet.models import build_detector
     model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"),
                            test_cfg=cfg.get("test_cfg"))
     model.init_weights()
     model.CLASSES = classes
+    if start and cfg.get("load_from"):
+        from ..checkpoint import load_coco_init
+        load_coco_init(model, cfg.load_from, logger=logger)
     return model
 
 
 def _build_model(cfg, s, classes, work_dir, logger):
     """The detector, initialised (and with ``load_from``'s weights unless resuming), and
     the checkpoint to resume from (None: a fresh start)."""
-    model = build_train_model(cfg, classes)
     resume_from = cfg.get("resume_from")
     if s.resume and not resume_from:
         resume_from = latest_checkpoint(work_dir)
         logger.info(f"resume: {resume_from}" if resume_from else
-                    f"resume: no checkpoint in {work_dir} yet; starting from scratch")
-    if cfg.get("load_from") and not resume_from:
-        from ..checkpoint import load_coco_init
-        load_coco_init(model, cfg.load_from, logger=logger)
+                    f"resume: no checkpoint in {work_dir} yet; starting afresh")
+    model = build_train_model(cfg, classes, start=not resume_from, logger=logger)
     return model, resume_from
 
 

@@ -194,6 +194,9 @@ class TrainSettings:
             from ..doctor import require_gpu_support
             require_gpu_support(self.gpus)
         cfg, _ = prepare_config(self.config, self.data_root, self.cfg_options)
+        from ..checkpoint import is_pretrained_url, unresolved_start_message
+        if is_pretrained_url(cfg.get("load_from")):
+            raise ObjPropError(unresolved_start_message(cfg.load_from), path=self.config)
         if cfg.get("load_from") and not Path(cfg.load_from).is_file():
             raise ObjPropError("pretrained checkpoint (load_from) not found: download mmdet's "
                                "COCO Mask R-CNN checkpoint there, or pass --cfg-options "
