@@ -50,7 +50,10 @@ def test_presets_load_and_differ_from_their_parents_only_where_the_authors_do():
         "work_dirs/masktrack_rcnn_r50_fpn_12e_youtubevis2019/seed0/latest.pth"
     assert load_config(FULL).model.test_cfg.prop.max_frames is None  # uncapped
     assert load_config(TOY).model.test_cfg.prop.max_frames == 4      # the toy's cost cap
-    assert load_config(TOY).load_from is None                          # trains standalone
+    # trains standalone, from the toy configs' pretrained start (the book passes the
+    # baseline's checkpoint of each seed, as the authors started from theirs)
+    assert load_config(TOY, resolve_start=False).load_from == \
+        "pretrained://mask_rcnn_r18_fpn_toycoco"
 
 
 def test_existing_configs_keep_their_defaults():
