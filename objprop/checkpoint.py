@@ -68,9 +68,9 @@ def resolve_pretrained(load_from, cache_dir=None):
     exist; anything else (a path, ``None``, an entry not made yet) is returned unchanged."""
     if not is_pretrained_url(load_from):
         return load_from
-    name = load_from[len(PRETRAINED_SCHEME):]
     try:
-        key = json.loads(pretrained_pointer(name, cache_dir).read_text())["key"]
+        key = json.loads(pretrained_pointer(pretrained_name(load_from),
+                                            cache_dir).read_text())["key"]
     except (OSError, ValueError, KeyError, TypeError):
         return load_from
     weights = pretrained_cache_root(cache_dir) / str(key) / MODEL_FILE
@@ -81,11 +81,16 @@ def is_pretrained_url(load_from):
     return isinstance(load_from, str) and load_from.startswith(PRETRAINED_SCHEME)
 
 
+def pretrained_name(load_from):
+    """``pretrained://<name>`` → ``<name>``: the pretraining config's name (its file stem)."""
+    return load_from[len(PRETRAINED_SCHEME):]
+
+
 def unresolved_start_message(load_from):
     """The one line a training gives when its ``pretrained://`` start is not made yet."""
     return (f"the toy detector's pretrained start ({load_from}) is not in this machine's "
-            f"cache ({pretrained_cache_root()}): run `make pretrain` (objprop pretrain, about "
-            f"10 minutes on 2 cores), or pass --cfg-options load_from=None to train from "
+            f"cache ({pretrained_cache_root()}): run `make pretrain` (objprop pretrain, once per "
+            f"machine), or pass --cfg-options load_from=None to train from "
             f"scratch")
 
 

@@ -116,29 +116,18 @@ def ensure_start(config, cfg_options=None, log=print, **pretrain_kwargs):
     :func:`pretrain` with ``configs/<name>.py``; returns its record. ``None`` when the config
     starts elsewhere (a checkpoint file, such as the paper configs' COCO one, or from
     scratch: ``load_from=None``), and nothing is made."""
-    from .checkpoint import is_pretrained_url, resolve_pretrained
+    from .checkpoint import is_pretrained_url, pretrained_name, resolve_pretrained
     from .config import load_config, parse_cfg_options
     cfg = load_config(config, cfg_options=parse_cfg_options(cfg_options) or None,
                       resolve_start=False)
     if not is_pretrained_url(cfg.get("load_from")):
         return None
-    name = cfg.load_from[len(PRETRAINED_SCHEME):]
     if is_pretrained_url(resolve_pretrained(cfg.load_from, pretrain_kwargs.get("cache_dir"))):
         log(f"{cfg.load_from}, the toy detector's pretrained start, is not in this machine's "
-            f"cache yet: pre-training it now (objprop pretrain; about 10 minutes on 2 cores, "
-            f"once per machine)")
+            f"cache yet: pre-training it now (objprop pretrain, once per machine)")
     configs = Path(__file__).resolve().parents[1] / "configs"   # the repository's
-    return pretrain(config=str(configs / f"{name}.py"), log=log,
+    return pretrain(config=str(configs / f"{pretrained_name(cfg.load_from)}.py"), log=log,
                     **pretrain_kwargs)
-
-
-def ap_table(record):
-    """Box and mask COCO AP of a pretraining record, one row each (markdown)."""
-    from .tables import markdown_table
-    rows = [dict({k: "–" if v is None else float(v) for k, v in record["ap"][kind].items()},
-                 kind=name) for kind, name in (("bbox", "box"), ("segm", "mask"))]
-    return markdown_table(rows, [(k.replace("mAP", "AP"), k) for k in AP_KEYS],
-                          first=("", "kind"), extra=())
 
 
 def _train_and_score(config, data, seed, max_iters, cfg_options, threads, root, key, items,

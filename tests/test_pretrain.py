@@ -282,7 +282,8 @@ def test_a_toy_training_starts_from_the_pretrained_weights(toy_pretrained_start,
 
 
 def test_ensure_start_makes_the_named_start_or_nothing(toy_pretrained_start, tmp_path):
-    from objprop.pretrain import ap_table, ensure_start
+    from objprop.present.pretrained import ap_table
+    from objprop.pretrain import ensure_start
     toy = REPO / "configs" / "masktrack_rcnn_r18_fpn_toy.py"
     paper = REPO / "configs" / "masktrack_rcnn_r50_fpn_12e_youtubevis2019.py"
     lines = []

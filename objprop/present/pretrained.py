@@ -21,6 +21,15 @@ def _ap(value):
     return "–" if value is None else f"{value:.1f}"
 
 
+def ap_table(record):
+    """Box and mask COCO AP of a pretraining record, one row each (markdown)."""
+    from ..pretrain import AP_KEYS
+    rows = [dict({k: _float(v) for k, v in record["ap"][kind].items()}, kind=name)
+            for kind, name in (("bbox", "box"), ("segm", "mask"))]
+    return markdown_table(rows, [(k.replace("mAP", "AP"), k) for k in AP_KEYS],
+                          first=("", "kind"), extra=())
+
+
 TRIAL_COLUMNS = [("method", "method"), ("trial mAP", "AP"), ("book's mAP", "control_AP"),
                  ("learns", "learns"), ("paired difference", "difference"),
                  ("reading", "reading")]
