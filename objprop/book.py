@@ -250,6 +250,20 @@ def add_book_arguments(p):
     t.add_argument("--trials-dir", default="work_dirs/trials")
     t.add_argument("--max-iters", type=int, help=argparse.SUPPRESS)     # smoke tests
     t.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)    # smoke tests
+    va = sub.add_parser("variance", help="what drives the central comparison's spread: "
+                        "ObjProp and MaskTrack R-CNN trained with one source of variation "
+                        "varied at a time (initialisation, data order, threads, float32; the "
+                        "split's videos by resampling), scored on the tuning split "
+                        "(results/variance.json, shown by the claims chapter)")
+    va.add_argument("--data", default="data/toyvis")
+    va.add_argument("--levels", type=int, nargs="+", default=[1, 2], metavar="SEED",
+                    help="the other seeds of the seed factors (the reference is seed 0)")
+    va.add_argument("--factors", nargs="+", metavar="NAME",
+                    help="only these factors (objprop.studies.variance.FACTORS; default all)")
+    va.add_argument("--results", default="results")
+    va.add_argument("--work-dir", default="work_dirs/variance")
+    va.add_argument("--max-iters", type=int, help=argparse.SUPPRESS)    # smoke tests
+    va.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)   # smoke tests
     a = sub.add_parser("ablation", help="which of the authors' choices carry their preset's "
                        "gain: each left out in turn, on the book's seeds, scored on the "
                        "tuning split (results/ablation.json, shown by the evaluation chapter)")
@@ -295,6 +309,17 @@ def run_from_args(args):
                 f"{t['AP']:.1f} against {t['control_AP']:.1f} mAP, paired "
                 f"{t['diff']:+.1f}" + ("" if t["low"] is None else
                                        f" [{t['low']:+.1f}, {t['high']:+.1f}]: {t['reading']}")))
+    elif args.book_command == "variance":
+        from .studies.variance import FACTORS, run_variance
+        out = run_variance(args.data, args.levels, args.factors or tuple(FACTORS),
+                           args.results, args.work_dir, max_iters=args.max_iters,
+                           max_videos=args.max_videos)
+        print(f"[variance] {Path(args.results) / 'variance.json'} written in "
+              f"{out['seconds'] / 60:.1f} min")
+        for f in out["factors"] + out["videos"]:
+            print(f"[variance] {f['factor']}" + (f" ({f['videos']} videos)" if "videos" in f
+                                                 else f" ({f['runs']} runs)")
+                  + f": std of the paired difference {f['diff_std']:.2f} mAP")
     elif args.book_command == "budget":
         from .studies.budget import run_budget
         out = run_budget(args.data, args.seeds, args.multiples, args.methods, args.work_dir,

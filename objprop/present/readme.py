@@ -11,6 +11,7 @@ from .evaluation import (BUDGET_COLUMN, TABLE2_COLUMNS, TABLE2_EXTRA, budget_sen
                          fidelity_rows, fidelity_sentence, gain_sentence, table2_rows)
 from .oracle import table1_markdown
 from .pretrained import pretrain_sentence, trials_sentence, trials_table
+from .variance import variance_sentence
 
 
 README_BEGIN = "<!-- results:begin (written by `make book` from results/*.json) -->"
@@ -35,6 +36,9 @@ def readme_results_block(results_dir="results"):
     lines += ["", markdown_table(table2_rows(ev["methods"])[len(paper.TABLE2):],
                                  TABLE2_COLUMNS, extra=TABLE2_EXTRA), "",
               gain_sentence(ev["methods"]), ""]
+    variance = results_dir / "variance.json"
+    if variance.is_file():
+        lines += [variance_sentence(json.loads(variance.read_text())), ""]
     if ev.get("fidelity"):
         lines += ["Fidelity (the paper's text, the authors' code, MaskTrack R-CNN; "
                   "evaluation chapter):", "",

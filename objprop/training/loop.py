@@ -132,6 +132,9 @@ def _train(s, distributed):
         logger.info(note)
 
     model, resume_from = _build_model(cfg, s, dataset.CLASSES, work_dir, logger)
+    if s.data_seed is not None and not resume_from:  # a resumed run restores its random state
+        set_random_seed(s.data_seed)  # the initialisation drew from --seed, the rest from this
+        logger.info(f"data seed {s.data_seed}: data order, augmentation and sampling")
     runner, recorder = _build_runner(cfg, s, model, distributed, dataset.CLASSES, work_dir,
                                      logger, timestamp)
     if resume_from:  # weights, optimizer, iteration and random states (runners.py; a
@@ -139,7 +142,7 @@ def _train(s, distributed):
     resumed_at = runner.iter if resume_from else None
     _settle_threads(runner, s, distributed, resume_from, logger)
     # built after resuming: an iteration-based run reads on after the batches already used
-    loader = build_train_loader(dataset, spg, cfg.data.workers_per_gpu, s.seed,
+    loader = build_train_loader(dataset, spg, cfg.data.workers_per_gpu, s.order_seed,
                                 cfg.runner.type, distributed,
                                 start_iter=runner.iter if resume_from else 0)
     _note_log_meta(runner, s.seed, loader)
@@ -293,7 +296,7 @@ def _run_summary(s, cfg, runner, recorder, loader, work_dir, resumed_at, world, 
         gpus=s.gpus, procs=s.procs_per_node if not s.gpus else 1, nnodes=s.nnodes,
         threads=torch.get_num_threads(),
         world_size=world, samples_per_gpu=spg,
-        batch=spg * world, lr=cfg.optimizer.lr, seed=s.seed,
+        batch=spg * world, lr=cfg.optimizer.lr, seed=s.seed, data_seed=s.order_seed,
         device="cuda" if s.gpus else "cpu",
         final_losses={k: round(float(v), 5) for k, v in recorder.last.items()
                       if k.startswith("loss")},

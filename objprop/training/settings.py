@@ -87,6 +87,12 @@ class TrainSettings:
         "--samples-per-gpu", "images per process (lr scales linearly with the total batch)",
         type=int))
     seed: int = field(default=0, metadata=_flag("--seed", "training seed", type=int))
+    # Bouthillier et al. (2021) split a training's randomness into the weights' initialisation
+    # and what comes after it; the variance study (objprop.studies.variance) varies each alone
+    data_seed: int = field(default=None, metadata=_flag(
+        "--data-seed", "seed of every random draw after the model is initialised (data "
+        "order, augmentation, proposal sampling); default: --seed, which then seeds the "
+        "initialisation only", type=int))
     threads: int = field(default=None, metadata=_flag(
         "--threads", "CPU threads of each training process (default: every core, fewer "
         "while other processes keep cores busy; with --procs P, cores / P); a fixed count is "
@@ -153,6 +159,11 @@ class TrainSettings:
     # ------------------------------------------------------------------ derived
 
     @property
+    def order_seed(self):
+        """The seed of the draws after the initialisation (``--data-seed``, else ``--seed``)."""
+        return self.seed if self.data_seed is None else self.data_seed
+
+    @property
     def procs_per_node(self):
         return self.gpus if self.gpus else self.procs
 
@@ -183,8 +194,9 @@ class TrainSettings:
                         ("--profile-iters", self.profile_iters)):
             if v is not None and v < 1:
                 raise ObjPropError(f"{name} must be >= 1 (got {v})")
-        if not 0 <= self.seed < MAX_SEED:  # numpy's legacy seeding takes [0, 2**32)
-            raise ObjPropError(f"--seed must be in 0 .. {MAX_SEED - 1} (got {self.seed})")
+        for name, v in (("--seed", self.seed), ("--data-seed", self.data_seed)):
+            if v is not None and not 0 <= v < MAX_SEED:  # numpy's legacy seeding: [0, 2**32)
+                raise ObjPropError(f"{name} must be in 0 .. {MAX_SEED - 1} (got {v})")
         if self.work_dir is not None and Path(self.work_dir).exists() and \
                 not Path(self.work_dir).is_dir():
             raise ObjPropError("--work-dir is a file, not a folder", path=self.work_dir)
@@ -213,6 +225,8 @@ class TrainSettings:
         for k in ("work_dir", "resume", "launcher", "node_rank", "master_addr", "master_port",
                   "threads", "profile_iters"):
             keep.pop(k)
+        if self.data_seed is None:  # the default: the same request as before the flag existed
+            keep.pop("data_seed")
         keep.update(config=str(Path(self.config).resolve()),
                     data_root=None if self.data_root is None
                     else str(Path(self.data_root).resolve()),
