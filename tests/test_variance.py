@@ -131,3 +131,15 @@ def test_the_seed_plan_reaches_the_target_where_the_power_function_says():
         verdict.detectable_effect(1.0, n - 1)
     text = show.plan_sentence(1.0, minutes_per_seed=2.0, label="a spread")
     assert f"{n} seeds detect 2.0 mAP" in text and f"about {2 * n:.0f} min" in text
+
+
+def test_minutes_per_seed_leave_out_a_pretraining_the_book_made(tmp_path):
+    from objprop.present import variance as show
+    assert show.minutes_per_seed(tmp_path) is None
+    (tmp_path / "book_timings.json").write_text(json.dumps(
+        dict(chapters=dict(train=1980.0, claims=5.0), total_s=1985.0, seeds=[0, 1, 2])))
+    assert show.minutes_per_seed(tmp_path) == pytest.approx(11.0)
+    (tmp_path / "pretrain.json").write_text(json.dumps(dict(seconds=540.0, reused=False)))
+    assert show.minutes_per_seed(tmp_path) == pytest.approx(8.0)
+    (tmp_path / "pretrain.json").write_text(json.dumps(dict(seconds=540.0, reused=True)))
+    assert show.minutes_per_seed(tmp_path) == pytest.approx(11.0)

@@ -52,7 +52,9 @@ def plan_sentence(sd, minutes_per_seed=None, label="this spread"):
 
 def minutes_per_seed(results_dir="results"):
     """The training chapter's minutes per training seed in the last whole book run
-    (``results/book_timings.json``), or None before one."""
+    (``results/book_timings.json``), less the pretraining when that chapter made it
+    (``results/pretrain.json`` not reused: it is paid once per machine, not per seed), or
+    None before one."""
     import json
     from pathlib import Path
     path = Path(results_dir) / "book_timings.json"
@@ -60,7 +62,14 @@ def minutes_per_seed(results_dir="results"):
         return None
     t = json.loads(path.read_text())
     train, seeds = t.get("chapters", {}).get("train"), t.get("seeds") or []
-    return train / 60 / len(seeds) if train and seeds else None
+    if not (train and seeds):
+        return None
+    pretrain = Path(results_dir) / "pretrain.json"
+    if pretrain.is_file():
+        record = json.loads(pretrain.read_text())
+        if not record.get("reused"):
+            train -= record.get("seconds") or 0
+    return train / 60 / len(seeds)
 
 
 def variance_sentence(out):
