@@ -14,7 +14,7 @@ AUTHORS_SEEDS ?= 3
 RECIPE_SEEDS ?= 0
 STAMP = $(wildcard $(VENV)/.objprop-setup-*)
 
-.PHONY: setup book test toyvis clean-book bench variants budget trials variance ablation gpu-check gpu-check-paper profile pretrain
+.PHONY: setup book test toyvis clean-book bench variants budget trials variance power ablation gpu-check gpu-check-paper profile pretrain
 
 setup:
 	@bash scripts/setup.sh
@@ -75,6 +75,17 @@ trials: setup toyvis pretrain
 VARIANCE_LEVELS ?= 1 2
 variance: setup toyvis pretrain
 	@$(VENV)/bin/objprop book variance --data $(DATA) --levels $(VARIANCE_LEVELS)
+
+# Seeds or videos (objprop.studies.power): ObjProp and MaskTrack R-CNN on POWER_SEEDS (the
+# book's runs reused, the other seeds trained as the book trains them), scored on the tuning
+# split grown to POWER_VIDEOS videos (its first are the book's) and cut into blocks: the
+# spread over seeds at each split size, the seeds each size needs for the target smallest
+# detectable effect and their minutes (after `make book`, whose times it prices them with):
+# results/power.json, which the claims chapter shows. Prints its total time.
+POWER_SEEDS ?= 0 1 2 3 4 5
+POWER_VIDEOS ?= 120
+power: setup toyvis pretrain
+	@$(VENV)/bin/objprop book power --data $(DATA) --seeds $(POWER_SEEDS) --videos $(POWER_VIDEOS)
 
 # Attribution (objprop.studies.ablation): each of the authors' choices left out of their preset
 # in turn (retrained from the same baseline checkpoint, or re-scored where it acts at test

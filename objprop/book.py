@@ -217,67 +217,77 @@ def add_book_arguments(p):
     s = sub.add_parser("smoke-notebooks",
                        help="regenerate the nbval notebooks under tests/notebooks")
     s.add_argument("--out-dir", default=str(repo_root() / "tests" / "notebooks"))
-    v = sub.add_parser("variants", help="train the propagation branch's variants on every "
-                       "seed and measure each on the tuning split (results/branch_variants.json)")
-    v.add_argument("--data", default="data/toyvis")
+    v = _study_parser(sub, "variants", "train the propagation branch's variants on every "
+                      "seed and measure each on the tuning split (results/branch_variants.json)",
+                      DEFAULT_SEEDS, smoke=("max_iters",))
     v.add_argument("--config", default=TOY_CONFIGS["config"])
-    v.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     v.add_argument("--split", default="tune")
-    v.add_argument("--results", default="results")
-    v.add_argument("--max-iters", type=int, help=argparse.SUPPRESS)  # smoke tests
-    b = sub.add_parser("budget", help="the budget curve: each method trained at 1x, 2x, 4x, "
-                       "8x the book's iterations, scored on the tuning split "
-                       "(results/budget.json, shown by the evaluation chapter)")
-    b.add_argument("--data", default="data/toyvis")
-    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    b = _study_parser(sub, "budget", "the budget curve: each method trained at 1x, 2x, 4x, "
+                      "8x the book's iterations, scored on the tuning split "
+                      "(results/budget.json, shown by the evaluation chapter)", [0, 1],
+                      smoke=("base_iters", "max_videos"))
     b.add_argument("--multiples", type=int, nargs="+", default=[1, 2, 4, 8])
     b.add_argument("--methods", nargs="+", default=["baseline", "objprop", "authors"],
                    choices=["baseline", "objprop", "authors"])
-    b.add_argument("--results", default="results")
     b.add_argument("--work-dir", default="work_dirs/budget")
-    b.add_argument("--base-iters", type=int, help=argparse.SUPPRESS)    # smoke tests
-    b.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)    # smoke tests
-    t = sub.add_parser("trials", help="fidelity trials: the paper's or MaskTrack R-CNN's "
-                       "choice where the toy recipe departs, trained from the pretrained start "
-                       "beside the book's run of the method, scored on the tuning split "
-                       "(results/recipe_trials.json)")
-    t.add_argument("--data", default="data/toyvis")
-    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    t = _study_parser(sub, "trials", "fidelity trials: the paper's or MaskTrack R-CNN's "
+                      "choice where the toy recipe departs, trained from the pretrained start "
+                      "beside the book's run of the method, scored on the tuning split "
+                      "(results/recipe_trials.json)", [0, 1])
     t.add_argument("--trials", nargs="+", metavar="NAME",
                    help="only these trials (objprop.studies.trials.TRIALS; default all)")
-    t.add_argument("--results", default="results")
     t.add_argument("--work-dir", default="work_dirs", help="where the book's runs are")
     t.add_argument("--trials-dir", default="work_dirs/trials")
-    t.add_argument("--max-iters", type=int, help=argparse.SUPPRESS)     # smoke tests
-    t.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)    # smoke tests
-    va = sub.add_parser("variance", help="what drives the central comparison's spread: "
-                        "ObjProp and MaskTrack R-CNN trained with one source of variation "
-                        "varied at a time (initialisation, data order, threads, float32; the "
-                        "split's videos by resampling), scored on the tuning split "
-                        "(results/variance.json, shown by the claims chapter)")
-    va.add_argument("--data", default="data/toyvis")
+    va = _study_parser(sub, "variance", "what drives the central comparison's spread: "
+                       "ObjProp and MaskTrack R-CNN trained with one source of variation "
+                       "varied at a time (initialisation, data order, threads, float32; the "
+                       "split's videos by resampling), scored on the tuning split "
+                       "(results/variance.json, shown by the claims chapter)")
     va.add_argument("--levels", type=int, nargs="+", default=[1, 2], metavar="SEED",
                     help="the other seeds of the seed factors (the reference is seed 0)")
     va.add_argument("--factors", nargs="+", metavar="NAME",
                     help="only these factors (objprop.studies.variance.FACTORS; default all)")
-    va.add_argument("--results", default="results")
     va.add_argument("--work-dir", default="work_dirs/variance")
-    va.add_argument("--max-iters", type=int, help=argparse.SUPPRESS)    # smoke tests
-    va.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)   # smoke tests
-    a = sub.add_parser("ablation", help="which of the authors' choices carry their preset's "
-                       "gain: each left out in turn, on the book's seeds, scored on the "
-                       "tuning split (results/ablation.json, shown by the evaluation chapter)")
-    a.add_argument("--data", default="data/toyvis")
-    a.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
+    from .studies.power import DEFAULT_VIDEOS as POWER_VIDEOS
+    pw = _study_parser(sub, "power", "seeds or videos: the central pair trained on every seed "
+                       "(the book's runs reused) and scored on the tuning split grown to "
+                       "--videos, cut into blocks; the spread over seeds at each block size "
+                       "(results/power.json, shown by the claims chapter)",
+                       [0, 1, 2, 3, 4, 5], smoke=("max_iters",))
+    pw.add_argument("--videos", type=int, default=POWER_VIDEOS,
+                    help="the grown tuning split's videos (its first are the book's)")
+    pw.add_argument("--sizes", type=int, nargs="+",
+                    help="block sizes (default: the tuning split's size, doubled up to "
+                         "--videos)")
+    pw.add_argument("--work-dir", default="work_dirs", help="where the book's runs are")
+    pw.add_argument("--split-root", help="where the grown split is written (default: "
+                    "<data>_tune<videos>)")
+    a = _study_parser(sub, "ablation", "which of the authors' choices carry their preset's "
+                      "gain: each left out in turn, on the book's seeds, scored on the "
+                      "tuning split (results/ablation.json, shown by the evaluation chapter)",
+                      DEFAULT_SEEDS, smoke=("max_videos",))
     a.add_argument("--choices", nargs="+", metavar="NAME",
                    help="only these choices (objprop.studies.ablation.CHOICES; default all)")
     a.add_argument("--force", action="store_true",
                    help="run even where the preset beats its equal-budget control at neither "
                         "test setting")
-    a.add_argument("--results", default="results")
     a.add_argument("--work-dir", default="work_dirs", help="where the book's runs are")
     a.add_argument("--ablation-dir", default="work_dirs/ablation")
-    a.add_argument("--max-videos", type=int, help=argparse.SUPPRESS)    # smoke tests
+    return p
+
+
+def _study_parser(sub, name, help, seeds=None, smoke=("max_iters", "max_videos")):
+    """A study's subcommand with the flags the studies share: ``--data``, ``--results``,
+    ``--seeds`` (with ``seeds`` as its default; none for a study without it) and the hidden
+    sizes the smoke tests shrink it with (``smoke``: ``max_iters``, ``max_videos``,
+    ``base_iters``)."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--data", default="data/toyvis")
+    if seeds is not None:
+        p.add_argument("--seeds", type=int, nargs="+", default=list(seeds))
+    p.add_argument("--results", default="results")
+    for size in smoke:
+        p.add_argument("--" + size.replace("_", "-"), type=int, help=argparse.SUPPRESS)
     return p
 
 
@@ -320,6 +330,15 @@ def run_from_args(args):
             print(f"[variance] {f['factor']}" + (f" ({f['videos']} videos)" if "videos" in f
                                                  else f" ({f['runs']} runs)")
                   + f": std of the paired difference {f['diff_std']:.2f} mAP")
+    elif args.book_command == "power":
+        from .studies.power import run_power
+        out = run_power(args.data, args.seeds, args.videos, args.sizes, args.results,
+                        args.work_dir, args.split_root, args.max_iters)
+        print(f"[power] {Path(args.results) / 'power.json'} written in "
+              f"{out['seconds'] / 60:.1f} min")
+        for r in out["sizes"]:
+            print(f"[power] {r['videos']} videos ({r['blocks']} blocks): std over seeds of "
+                  f"the paired difference {r['diff_sd']:.2f} mAP")
     elif args.book_command == "budget":
         from .studies.budget import run_budget
         out = run_budget(args.data, args.seeds, args.multiples, args.methods, args.work_dir,
