@@ -303,16 +303,15 @@ def run_from_args(args):
                                f"{[c.name for c in CHOICES]}")
         out = run_ablation(args.data, args.seeds, args.results, args.work_dir,
                            args.ablation_dir, args.choices, args.force, args.max_videos)
-        print(f"[ablation] {Path(args.results) / 'ablation.json'} written in "
-              f"{out['seconds'] / 60:.1f} min" + ("" if out["beats"] or args.force else
+        print(_written("ablation", args.results, "ablation.json", out) + (
+              "" if out["beats"] or args.force else
               "; the preset beats its equal-budget control at neither test setting on the "
               "tuning split: nothing to attribute"))
     elif args.book_command == "trials":
         from .studies.trials import run_trials
         out = run_trials(args.data, args.seeds, args.results, args.work_dir, args.trials_dir,
                          args.trials, args.max_iters, args.max_videos)
-        print(f"[trials] {Path(args.results) / 'recipe_trials.json'} written in "
-              f"{out['seconds'] / 60:.1f} min")
+        print(_written("trials", args.results, "recipe_trials.json", out))
         for t in out["trials"]:
             print(f"[trials] {t['name']}: {t['what']}: " + (
                 "no paired seeds" if t["diff"] is None else
@@ -324,8 +323,7 @@ def run_from_args(args):
         out = run_variance(args.data, args.levels, args.factors or tuple(FACTORS),
                            args.results, args.work_dir, max_iters=args.max_iters,
                            max_videos=args.max_videos)
-        print(f"[variance] {Path(args.results) / 'variance.json'} written in "
-              f"{out['seconds'] / 60:.1f} min")
+        print(_written("variance", args.results, "variance.json", out))
         for f in out["factors"] + out["videos"]:
             print(f"[variance] {f['factor']}" + (f" ({f['videos']} videos)" if "videos" in f
                                                  else f" ({f['runs']} runs)")
@@ -334,8 +332,7 @@ def run_from_args(args):
         from .studies.power import run_power
         out = run_power(args.data, args.seeds, args.videos, args.sizes, args.results,
                         args.work_dir, args.split_root, args.max_iters)
-        print(f"[power] {Path(args.results) / 'power.json'} written in "
-              f"{out['seconds'] / 60:.1f} min")
+        print(_written("power", args.results, "power.json", out))
         for r in out["sizes"]:
             print(f"[power] {r['videos']} videos ({r['blocks']} blocks): std over seeds of "
                   f"the paired difference {r['diff_sd']:.2f} mAP")
@@ -344,8 +341,7 @@ def run_from_args(args):
         out = run_budget(args.data, args.seeds, args.multiples, args.methods, args.work_dir,
                          args.results, base=args.base_iters, max_videos=args.max_videos)
         p = out["plateau"]
-        print(f"[budget] {Path(args.results) / 'budget.json'} written in "
-              f"{out['seconds'] / 60:.1f} min; the baseline's curve "
+        print(_written("budget", args.results, "budget.json", out) + "; the baseline's curve "
               + (f"flattens at {p['length']}x the book's {out['base_iters']} iterations"
                  if p["length"] else "does not flatten within these lengths"))
     elif args.book_command == "run":
@@ -358,6 +354,11 @@ def run_from_args(args):
         print("[book] README results block rewritten from " + args.results)
     else:
         write_smoke_notebooks(args.out_dir)
+
+
+def _written(study, results_dir, name, out):
+    """A study's closing line: where its JSON is and how long the study took."""
+    return f"[{study}] {Path(results_dir) / name} written in {out['seconds'] / 60:.1f} min"
 
 
 def main(argv=None):
