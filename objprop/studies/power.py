@@ -16,15 +16,16 @@ needs and the minutes they cost (the book's own training and inference times).
 Settings are chosen on tune, never on valid. Compute only; the claims chapter reads the JSON.
 """
 import json
+import os
 import time
 from pathlib import Path
 
 from .. import roles
 from ..errors import ObjPropError
+from .variance import METHODS  # the central claim: the first minus the second
 
 SPLIT = "tune"
 RESULTS = "power.json"
-METHODS = (roles.OBJPROP, roles.BASELINE)      # the central claim: the first minus the second
 DEFAULT_VIDEOS = 120
 
 
@@ -60,15 +61,11 @@ def grown_split(data_root, videos, out_dir):
 def train_pair(data_root, seeds, work_dir="work_dirs", max_iters=None, jobs=None, log=print):
     """Both methods on every seed, as the training chapter trains them (the same request:
     its runs are reused, and the book reuses these); ``{(role, seed): summary}``."""
-    from ..training import TrainSettings, parallel_jobs, run_dir, train_subprocesses
-    from .trials import start_options
-    settings = {}
-    for seed in seeds:
-        for role in METHODS:
-            config = roles.TOY_CONFIGS[role]
-            settings[role, seed] = TrainSettings(
-                config, data_root=data_root, seed=seed, resume=True, max_iters=max_iters,
-                work_dir=run_dir(work_dir, config, seed), cfg_options=start_options(config))
+    from ..training import parallel_jobs, train_subprocesses
+    from .trials import book_run_settings
+    settings = {(role, seed): book_run_settings(roles.TOY_CONFIGS[role], data_root, seed,
+                                                work_dir, max_iters)
+                for seed in seeds for role in METHODS}
     return train_subprocesses(settings, jobs=jobs or parallel_jobs(), log=log)
 
 
@@ -87,14 +84,12 @@ def block_aps(gt, results, size):
     ``gt`` (videos in id order; a last, shorter block is left out). Every block is scored by
     the COCOeval matching ``ytvis_evaluate`` runs, from one set of video IoUs."""
     from ..evaluation.tracks import VideoPairs
-    from ..evaluation.ytvis_eval import evaluate_tracks
+    from .stats import videos_ap
     ids = sorted(v["id"] for v in gt["videos"])
     pairs = VideoPairs(gt, results)
     ious = {v: pairs.video_ious(v) for v in ids}
-    blocks = [ids[i:i + size] for i in range(0, len(ids) - size + 1, size)]
-    return [100 * evaluate_tracks(gt, {v: pairs.gt_by_video[v] for v in b},
-                                  {v: pairs.dt_by_video[v] for v in b}, per_category=False,
-                                  video_iou=ious.__getitem__)["AP"] for b in blocks]
+    return [videos_ap(gt, pairs, ious, [(v, v) for v in ids[i:i + size]])
+            for i in range(0, len(ids) - size + 1, size)]
 
 
 def size_rows(aps, seeds, sizes):
@@ -133,7 +128,6 @@ def book_costs(results_dir="results"):
     seeds = {r["seed"] for r in runs}
     train_core_s = sum(r["seconds"] * (r.get("threads") or 1) for r in runs) / len(seeds)
     infer = sum(m["inference_seconds"] / len(m["video_ids"]) for m in methods)
-    import os
     return dict(train_pair_core_s=round(train_core_s, 1),
                 inference_core_s_per_video=round(infer, 3), cores=os.cpu_count() or 1,
                 passes=[m["role"] for m in methods], from_seeds=sorted(seeds))

@@ -154,7 +154,6 @@ def bootstrap_ap(gt, runs, sizes, draws=100, seed=0):
     (``tests/test_present.py`` checks it)."""
     import numpy as np
     from ..evaluation.tracks import VideoPairs
-    from ..evaluation.ytvis_eval import evaluate_tracks
     rng = np.random.default_rng(seed)
     videos, names = gt["videos"], list(runs)
     pairs = {name: VideoPairs(gt, results) for name, results in runs.items()}
@@ -166,11 +165,7 @@ def bootstrap_ap(gt, runs, sizes, draws=100, seed=0):
             picks = [(new, videos[k]["id"])
                      for new, k in enumerate(rng.integers(0, len(videos), n), 1)]
             for name in names:
-                p = pairs[name]
-                aps[name].append(100 * evaluate_tracks(
-                    gt, {new: p.gt_by_video[old] for new, old in picks},
-                    {new: p.dt_by_video[old] for new, old in picks}, per_category=False,
-                    video_iou={new: ious[name][old] for new, old in picks}.__getitem__)["AP"])
+                aps[name].append(videos_ap(gt, pairs[name], ious[name], picks))
         row = dict(videos=n)
         for name in names:
             row[name], row[f"{name}_std"] = float(np.mean(aps[name])), float(np.std(aps[name], ddof=1))
@@ -179,3 +174,15 @@ def bootstrap_ap(gt, runs, sizes, draws=100, seed=0):
             row["difference"], row["difference_std"] = float(diff.mean()), float(diff.std(ddof=1))
         rows.append(row)
     return rows
+
+
+def videos_ap(gt, pairs, ious, picks):
+    """mAP (percent) of one run on the videos ``picks`` names: ``(id in the draw, video
+    id)`` pairs (a video drawn twice stands under two ids), scored from the run's
+    :class:`~objprop.evaluation.tracks.VideoPairs` and its video IoUs (``ious``: video id →
+    matrix) by the COCOeval matching :func:`~objprop.evaluation.ytvis_evaluate` runs."""
+    from ..evaluation.ytvis_eval import evaluate_tracks
+    return 100 * evaluate_tracks(
+        gt, {new: pairs.gt_by_video[old] for new, old in picks},
+        {new: pairs.dt_by_video[old] for new, old in picks}, per_category=False,
+        video_iou={new: ious[old] for new, old in picks}.__getitem__)["AP"]

@@ -60,6 +60,16 @@ def start_options(config):
     return [f"load_from={load_from}"] if load_from else []
 
 
+def book_run_settings(config, data_root, seed, work_dir="work_dirs", max_iters=None):
+    """The training chapter's run of ``config`` on ``seed`` as :class:`TrainSettings` (its
+    folder, its pretrained start, its request): a study that trains it reuses the book's
+    run, and the book reuses the study's."""
+    from ..training import TrainSettings, run_dir
+    return TrainSettings(config, data_root=data_root, seed=seed, resume=True,
+                         max_iters=max_iters, work_dir=run_dir(work_dir, config, seed),
+                         cfg_options=start_options(config))
+
+
 def train_trials(data_root, seeds, trials=TRIALS, work_dir="work_dirs",
                  trials_dir="work_dirs/trials", max_iters=None, jobs=None, log=print):
     """Train every trial and its controls on every seed (finished runs are reused);
@@ -71,9 +81,8 @@ def train_trials(data_root, seeds, trials=TRIALS, work_dir="work_dirs",
         control = roles.TOY_CONFIGS[t.role]
         start = start_options(control)
         for seed in seeds:
-            settings[t.role, seed] = TrainSettings(
-                control, data_root=data_root, seed=seed, resume=True, max_iters=max_iters,
-                work_dir=run_dir(work_dir, control, seed), cfg_options=list(start))
+            settings[t.role, seed] = book_run_settings(control, data_root, seed, work_dir,
+                                                       max_iters)
             settings[t.name, seed] = TrainSettings(
                 t.trained_config(), data_root=data_root, seed=seed, resume=True,
                 max_iters=max_iters, work_dir=run_dir(Path(trials_dir) / t.name,
